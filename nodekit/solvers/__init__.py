@@ -1,0 +1,85 @@
+"""ODE solvers with torchdiffeq's calling convention and solver statistics.
+
+``odeint(func, y0, t)`` returns the states at the times ``t`` stacked along dim 0;
+``solve`` returns the same states in a :class:`Solution` that also carries the NFE and
+step counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import Tensor
+
+from .base import DEFAULT_MAX_NUM_STEPS, Solution, SolverStats
+from .checks import VectorField, check_state, check_times, checked_field, reversed_field
+from .dopri5 import Dopri5Solver
+from .fixed_grid import FixedGridSolver
+from .tableaus import EULER, MIDPOINT, RK4, ButcherTableau
+
+FIXED_GRID_METHODS: dict[str, ButcherTableau] = {"euler": EULER, "midpoint": MIDPOINT, "rk4": RK4}
+METHODS: tuple[str, ...] = (*FIXED_GRID_METHODS, "dopri5")
+
+__all__ = ["METHODS", "DEFAULT_MAX_NUM_STEPS", "Solution", "SolverStats", "odeint", "solve"]
+
+
+def _make_solver(method: str, rtol: float, atol: float, options: dict[str, Any]) -> Any:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(METHODS)}")
+    cls: Callable[..., Any] = Dopri5Solver if method == "dopri5" else FixedGridSolver
+    unknown = sorted(set(options) - set(cls.options))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {unknown} for method {method!r}; accepted: {', '.join(cls.options)}"
+        )
+    if method == "dopri5":
+        return Dopri5Solver(rtol, atol, **options)
+    return FixedGridSolver(FIXED_GRID_METHODS[method], **options)
+
+
+def solve(
+    func: VectorField,
+    y0: Tensor,
+    t: Tensor | Sequence[float],
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    method: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Solution:
+    """Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0`` and return the states at all ``t``.
+
+    Args:
+        func: the vector field, called as ``func(t, y)`` with a 0-dim tensor ``t``.
+        y0: initial state, a floating-point tensor of any shape.
+        t: 1-D strictly increasing or decreasing output times; ``t[0]`` is the start.
+        rtol, atol: tolerances of the adaptive method (ignored by fixed-step methods).
+        method: ``"euler"``, ``"midpoint"``, ``"rk4"`` (fixed step) or ``"dopri5"`` (default).
+        options: ``{"step_size": h}`` for fixed-step methods; ``first_step``,
+            ``max_num_steps``, ``interpolate`` (False steps to each output time) and the
+            step controller's ``safety``, ``ifactor``, ``dfactor``, ``min_step`` for dopri5.
+    """
+    method = method or "dopri5"
+    solver = _make_solver(method, rtol, atol, dict(options or {}))
+    y0 = check_state(y0)
+    t = check_times(t, y0)
+    if t[1] < t[0]:
+        func, t_solve = reversed_field(func), -t
+    else:
+        t_solve = t
+    func, f0 = checked_field(func, y0, t_solve[0])
+    ys, stats = solver.integrate(func, y0, t_solve, f0)
+    return Solution(ts=t, ys=ys, stats=stats, method=method)
+
+
+def odeint(
+    func: VectorField,
+    y0: Tensor,
+    t: Tensor | Sequence[float],
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    method: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Tensor:
+    """Like :func:`solve` (same arguments), returning only the states, as ``torchdiffeq.odeint``."""
+    return solve(func, y0, t, rtol=rtol, atol=atol, method=method, options=options).ys

@@ -1,0 +1,165 @@
+"""Adaptive Dormand–Prince 5(4) with error control and 4th-order dense output."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..errors import MaxStepsExceededError, StepSizeUnderflowError
+from .base import DEFAULT_MAX_NUM_STEPS, SolverStats
+from .checks import VectorField
+from .fixed_grid import axpy
+from .tableaus import DOPRI5, DOPRI5_DENSE
+
+
+def rms(x: Tensor) -> float:
+    return float(torch.sqrt(torch.mean(x * x)))
+
+
+@dataclass
+class _Step:
+    """An accepted step, kept for interpolating outputs that fall inside it."""
+
+    t0: float
+    h: float
+    y0: Tensor
+    y1: Tensor
+    ks: list[Tensor]
+
+    def interpolate(self, t: float) -> Tensor:
+        """Hairer's continuous extension of DOPRI5 at time ``t`` inside the step."""
+        theta = (t - self.t0) / self.h
+        k1, k7 = self.ks[0], self.ks[-1]
+        ydiff = self.y1 - self.y0
+        bspl = self.h * k1 - ydiff
+        r4 = ydiff - self.h * k7 - bspl
+        r5 = sum(d * self.h * k for d, k in zip(DOPRI5_DENSE, self.ks) if d != 0.0)
+        inner = bspl + theta * (r4 + (1 - theta) * r5)
+        return self.y0 + theta * (ydiff + (1 - theta) * inner)
+
+
+class Dopri5Solver:
+    """Dormand–Prince 5(4): local error ``err`` per step is kept below
+    ``atol + rtol * max(|y_n|, |y_{n+1}|)`` in the root-mean-square norm.
+
+    Outputs between steps are interpolated (``interpolate=True``) or stepped to exactly.
+    Steps never pass the last output time, so the field is not evaluated beyond it.
+    """
+
+    options = ("first_step", "max_num_steps", "safety", "ifactor", "dfactor", "interpolate", "min_step")
+    order = 5
+
+    def __init__(
+        self,
+        rtol: float,
+        atol: float,
+        first_step: float | None = None,
+        max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
+        safety: float = 0.9,
+        ifactor: float = 10.0,
+        dfactor: float = 0.2,
+        interpolate: bool = True,
+        min_step: float = 0.0,
+    ) -> None:
+        if not (rtol >= 0 and atol >= 0 and rtol + atol > 0):
+            raise ValueError(f"rtol and atol must be non-negative and not both zero, got {rtol}, {atol}")
+        self.rtol, self.atol = float(rtol), float(atol)
+        self.first_step = first_step
+        self.max_num_steps = max_num_steps
+        self.safety, self.ifactor, self.dfactor = safety, ifactor, dfactor
+        self.interpolate = interpolate
+        self.min_step = min_step
+
+    def integrate(self, func: VectorField, y0: Tensor, t: Tensor, f0: Tensor) -> tuple[Tensor, SolverStats]:
+        """Solve forwards in time from ``t[0]`` with ``f0 = func(t[0], y0)`` already evaluated."""
+        if t.requires_grad:
+            raise ValueError(
+                "dopri5 does not differentiate with respect to the output times t; "
+                "pass t.detach(), or use a fixed-step method, whose steps follow t"
+            )
+        times = t.tolist()
+        stats = SolverStats(nfe=1)
+        eps = torch.finfo(t.dtype).eps
+        h = self.first_step or self._initial_step(func, times[0], y0, f0, t, stats)
+        t_now, y, f = times[0], y0, f0
+        ys, last = [y0], None
+        for target in times[1:]:
+            while t_now < target:
+                limit = times[-1] if self.interpolate else target
+                last = None
+                while last is None:
+                    if stats.steps >= self.max_num_steps:
+                        raise MaxStepsExceededError(
+                            f"dopri5 took {self.max_num_steps} steps and reached t={t_now:g} of "
+                            f"{times[-1]:g} (rtol={self.rtol:g}, atol={self.atol:g}); the problem "
+                            "may be stiff: loosen the tolerances, shorten the time span, or raise "
+                            "options['max_num_steps']"
+                        )
+                    h_try = min(h, limit - t_now)
+                    y_new, ks, ratio = self._attempt(func, t_now, y, f, h_try, t)
+                    stats.nfe += 6
+                    if ratio <= 1.0:
+                        stats.accepted_steps += 1
+                        last = _Step(t_now, h_try, y, y_new, ks)
+                        t_now = limit if h_try == limit - t_now else t_now + h_try
+                        y, f = y_new, ks[-1]
+                    else:
+                        stats.rejected_steps += 1
+                    h = h_try * self._growth(ratio)
+                    if last is None and h < max(self.min_step, 8 * eps * max(1.0, abs(t_now))):
+                        finite = "" if math.isfinite(ratio) else " (the trial step produced NaN/Inf)"
+                        raise StepSizeUnderflowError(
+                            f"dopri5 step size underflowed to h={h:.3g} at t={t_now:g}{finite}: "
+                            "the dynamics may be stiff or unstable (e.g. eigenvalues with large "
+                            "positive real part). Try a fixed-step method with a small step_size, "
+                            "a shorter time span, looser rtol/atol, normalised inputs, or "
+                            "regularising the vector field"
+                        )
+            ys.append(y if t_now == target else last.interpolate(target))
+        return torch.stack(ys), stats
+
+    def _growth(self, ratio: float) -> float:
+        if not math.isfinite(ratio):
+            return self.dfactor
+        if ratio == 0.0:
+            return self.ifactor
+        return min(self.ifactor, max(self.dfactor, self.safety * ratio ** (-1 / self.order)))
+
+    def _attempt(
+        self, func: VectorField, t0: float, y: Tensor, k1: Tensor, h: float, t: Tensor
+    ) -> tuple[Tensor, list[Tensor], float]:
+        """One trial step: the 5th-order solution, the 7 stages, and the scaled error norm."""
+        stage_times = torch.tensor([t0 + c * h for c in DOPRI5.c], dtype=t.dtype, device=t.device)
+        ks = [k1]
+        for s in range(1, DOPRI5.stages):
+            y_stage = y
+            for a, k in zip(DOPRI5.a[s], ks):
+                if a != 0.0:
+                    y_stage = axpy(y_stage, k, a * h)
+            ks.append(func(stage_times[s], y_stage))
+        y_new = y_stage  # the last stage is evaluated at the 5th-order solution (FSAL)
+        with torch.no_grad():
+            err = sum(e * h * k for e, k in zip(DOPRI5.b_error, ks) if e != 0.0)
+            scale = self.atol + self.rtol * torch.maximum(y.abs(), y_new.abs())
+            ratio = rms(err / scale)
+        return y_new, ks, ratio
+
+    def _initial_step(
+        self, func: VectorField, t0: float, y0: Tensor, f0: Tensor, t: Tensor, stats: SolverStats
+    ) -> float:
+        """Hairer, Nørsett & Wanner's starting step (Solving ODEs I, II.4), one extra evaluation."""
+        with torch.no_grad():
+            scale = self.atol + self.rtol * y0.abs()
+            d0, d1 = rms(y0 / scale), rms(f0 / scale)
+            h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+            f1 = func(torch.tensor(t0 + h0, dtype=t.dtype, device=t.device), y0 + h0 * f0)
+            stats.nfe += 1
+            d2 = rms((f1 - f0) / scale) / h0
+            if max(d1, d2) <= 1e-15:
+                h1 = max(1e-6, h0 * 1e-3)
+            else:
+                h1 = (0.01 / max(d1, d2)) ** (1 / self.order)
+        return min(100 * h0, h1, float(t[-1] - t[0]))

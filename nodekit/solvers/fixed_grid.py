@@ -1,0 +1,89 @@
+"""Fixed-step explicit Runge–Kutta solvers (euler, midpoint, rk4)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..errors import MaxStepsExceededError
+from .base import DEFAULT_MAX_NUM_STEPS, SolverStats
+from .checks import VectorField, raise_non_finite, steps_for_interval
+from .tableaus import ButcherTableau
+
+
+def axpy(y: Tensor, k: Tensor, coef: float | Tensor) -> Tensor:
+    """``y + coef * k``, fused when ``coef`` is a plain number."""
+    if isinstance(coef, Tensor):
+        return y + coef * k
+    return torch.add(y, k, alpha=coef)
+
+
+class FixedGridSolver:
+    """Explicit Runge–Kutta method with equal steps between consecutive output times.
+
+    Each interval ``[t[i], t[i+1]]`` is split into the fewest equal steps no longer than
+    ``step_size`` (one step per interval when ``step_size`` is None), so the solver lands
+    exactly on every output time and never interpolates.
+    """
+
+    options = ("step_size", "max_num_steps")
+
+    def __init__(
+        self,
+        tableau: ButcherTableau,
+        step_size: float | None = None,
+        max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
+    ) -> None:
+        if step_size is not None and not step_size > 0:
+            raise ValueError(f"step_size must be positive, got {step_size}")
+        self.tableau = tableau
+        self.step_size = step_size
+        self.max_num_steps = max_num_steps
+        self._stage_offsets = torch.tensor(tableau.c, dtype=torch.float64)
+
+    def integrate(self, func: VectorField, y0: Tensor, t: Tensor, f0: Tensor) -> tuple[Tensor, SolverStats]:
+        """Solve from ``t[0]`` with ``f0 = func(t[0], y0)`` already evaluated."""
+        times = t.tolist()
+        counts = [steps_for_interval(b - a, self.step_size) for a, b in zip(times, times[1:])]
+        if sum(counts) > self.max_num_steps:
+            raise MaxStepsExceededError(
+                f"{self.tableau.name} with step_size={self.step_size} needs {sum(counts)} steps "
+                f"over [{times[0]:g}, {times[-1]:g}], more than max_num_steps={self.max_num_steps}; "
+                "use a larger step_size or raise options['max_num_steps']"
+            )
+        # Differentiating with respect to t needs the step sizes as tensors; otherwise plain
+        # floats let every update be a single fused kernel.
+        time_grad = t.requires_grad
+        offsets = self._stage_offsets.to(dtype=t.dtype, device=t.device)
+        ys, y, k1 = [y0], y0, f0
+        for i, n in enumerate(counts):
+            h_tensor = (t[i + 1] - t[i]) / n
+            h = h_tensor if time_grad else (times[i + 1] - times[i]) / n
+            steps = torch.arange(n, dtype=t.dtype, device=t.device)
+            stage_times = t[i] + h_tensor * (steps[:, None] + offsets[None, :])
+            for j in range(n):
+                y = self.step(func, stage_times[j], y, h, k1)
+                k1 = None
+            if not torch.isfinite(y).all():
+                raise_non_finite(times[i], times[i + 1])
+            ys.append(y)
+        n_steps = sum(counts)
+        stats = SolverStats(nfe=n_steps * self.tableau.stages, accepted_steps=n_steps)
+        return torch.stack(ys), stats
+
+    def step(
+        self, func: VectorField, stage_times: Tensor, y: Tensor, h: float | Tensor, k1: Tensor | None
+    ) -> Tensor:
+        """One Runge–Kutta step of size ``h`` from ``y``; ``k1`` may be given precomputed."""
+        tab = self.tableau
+        ks = [func(stage_times[0], y) if k1 is None else k1]
+        for s in range(1, tab.stages):
+            y_stage = y
+            for a, k in zip(tab.a[s], ks):
+                if a != 0.0:
+                    y_stage = axpy(y_stage, k, a * h)
+            ks.append(func(stage_times[s], y_stage))
+        for b, k in zip(tab.b, ks):
+            if b != 0.0:
+                y = axpy(y, k, b * h)
+        return y
