@@ -1,0 +1,55 @@
+"""An ODE block: the state at ``t1`` of ``dz/dt = f(t, z)`` started from the block's input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..solvers import SolverStats, solve
+
+
+class ODEBlock(nn.Module):
+    """Continuous-depth layer ``z(t1) = z(0) + ∫₀^{t1} f(t, z(t)) dt``, solved by nodekit.
+
+    ``last_stats`` holds the statistics (NFE, steps) of the most recent forward solve, the
+    network's "depth" for that input.
+    """
+
+    def __init__(
+        self,
+        field: nn.Module,
+        t1: float = 1.0,
+        method: str = "dopri5",
+        rtol: float = 1e-3,
+        atol: float = 1e-3,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.field = field
+        self.method, self.rtol, self.atol = method, rtol, atol
+        self.options = dict(options or {})
+        self.register_buffer("t", torch.tensor([0.0, t1]), persistent=False)
+        self.last_stats: SolverStats | None = None
+
+    def trajectory(self, z0: Tensor, t: Tensor) -> Tensor:
+        """States at all times ``t`` (stacked along dim 0)."""
+        sol = solve(self.field, z0, t.to(z0), self.rtol, self.atol, self.method, self.options)
+        self.last_stats = sol.stats
+        return sol.ys
+
+    def forward(self, z0: Tensor) -> Tensor:
+        return self.trajectory(z0, self.t)[-1]
+
+    def extra_repr(self) -> str:
+        return f"t1={self.t[-1].item():g}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g}, options={self.options}"
+
+
+def ode_blocks(model: nn.Module) -> list[ODEBlock]:
+    return [m for m in model.modules() if isinstance(m, ODEBlock)]
+
+
+def forward_nfe(model: nn.Module) -> int:
+    """NFE of the last forward pass, summed over the model's ODE blocks."""
+    return sum(b.last_stats.nfe for b in ode_blocks(model) if b.last_stats is not None)

@@ -1,0 +1,31 @@
+"""Claims asserted in code and tables of ours-vs-published, as chapters show them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from IPython.display import Markdown
+
+
+class ClaimFailed(AssertionError):
+    """A claim the chapter makes no longer holds for the numbers it measured."""
+
+
+def check(claim: str, holds: bool, measured: str = "") -> None:
+    """Print ``claim`` with its verdict and raise :class:`ClaimFailed` if it does not hold.
+
+    The printed verdict line is deterministic, so notebooks mark these cells for nbval;
+    ``measured`` (printed on the line after) holds the noisy numbers behind the verdict.
+    """
+    print(f"[{'holds' if holds else 'FAILS'}] {claim}")
+    if not holds:
+        raise ClaimFailed(f"claim does not hold: {claim}" + (f" (measured: {measured})" if measured else ""))
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]], caption: str = "") -> Markdown:
+    """A Markdown table (rendered in Jupyter and in the book)."""
+    lines = [f"**{caption}**\n" if caption else ""]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))

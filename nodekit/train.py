@@ -1,0 +1,173 @@
+"""Training loop with progress bars, checkpoints keyed by the configuration, and resume.
+
+``fit`` saves a checkpoint after every epoch under ``cache_dir()/<name>-<key>/``; the key
+hashes everything that determines the result (configuration, architecture, data). Running
+the same ``fit`` again resumes an interrupted run, or loads the finished model at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .models.ode_block import forward_nfe, ode_blocks
+from .provenance import REPO_ROOT
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def cache_dir() -> Path:
+    """Where trained models are kept: ``$NODEKIT_CACHE`` or ``<repo>/_build/cache``."""
+    return Path(os.environ.get("NODEKIT_CACHE", REPO_ROOT / "_build" / "cache"))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (Adam; learning rate multiplied by ``lr_gamma`` at each milestone)."""
+
+    epochs: int
+    lr: float = 1e-3
+    batch_size: int = 128
+    weight_decay: float = 0.0
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class History:
+    """Per-epoch record of a training run."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    forward_nfe: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+
+def _fingerprint(dataset: Dataset) -> str:
+    """Cheap identity of a data set: its size and its first and last examples."""
+    digest = hashlib.sha256(str(len(dataset)).encode())
+    for i in (0, len(dataset) - 1):
+        for item in dataset[i]:
+            digest.update(torch.as_tensor(item).cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def run_key(name: str, model: nn.Module, config: TrainConfig, train: Dataset, test: Dataset) -> str:
+    """Hash of everything that determines a training run's result."""
+    spec = {
+        "name": name,
+        "config": asdict(config),
+        "model": repr(model),
+        "parameters": [list(p.shape) for p in model.parameters()],
+        "train": _fingerprint(train),
+        "test": _fingerprint(test),
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 500) -> float:
+    """Classification accuracy of ``model`` on ``dataset``; the model's train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for x, y in DataLoader(dataset, batch_size=batch_size):
+        correct += (model(x.to(device)).argmax(dim=1).cpu() == y).sum().item()
+    model.train(was_training)
+    return correct / len(dataset)
+
+
+def fit(
+    model: nn.Module,
+    train: Dataset,
+    test: Dataset,
+    config: TrainConfig,
+    *,
+    name: str,
+    device: torch.device | str = "cpu",
+    loss_fn: LossFn = F.cross_entropy,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` in place with Adam on ``train``, evaluating on ``test`` after every epoch.
+
+    Returns the :class:`History`. With ``use_cache`` a finished run is loaded, not retrained,
+    and an interrupted one resumes from its last completed epoch.
+    """
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.lr_milestones), config.lr_gamma)
+    history = History()
+    path = cache_dir() / f"{name}-{run_key(name, model, config, train, test)}" / "checkpoint.pt"
+    if use_cache and path.exists():
+        state = torch.load(path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = History(**state["history"])
+
+    bar = tqdm(
+        total=config.epochs, initial=history.epochs, desc=name, unit="epoch",
+        disable=not progress, mininterval=1.0, dynamic_ncols=True,
+    )
+    for epoch in range(history.epochs, config.epochs):
+        start = time.perf_counter()
+        # Shuffling depends only on (seed, epoch), so a resumed run sees the same batches.
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        loader = DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=generator)
+        model.train()
+        total_loss, correct, seen, nfe = 0.0, 0, 0, 0.0
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(x)
+            nfe += forward_nfe(model)
+            loss = loss_fn(logits, y)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(y)
+            correct += (logits.argmax(dim=1) == y).sum().item()
+            seen += len(y)
+        scheduler.step()
+        history.train_loss.append(total_loss / seen)
+        history.train_accuracy.append(correct / seen)
+        history.test_accuracy.append(evaluate(model, test, device))
+        history.forward_nfe.append(nfe / len(loader) if ode_blocks(model) else 0.0)
+        history.seconds.append(time.perf_counter() - start)
+        if use_cache:
+            _save_atomic(path, model, optimizer, scheduler, history)
+        bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", test_acc=f"{history.test_accuracy[-1]:.3f}")
+        bar.update(1)
+    bar.close()
+    return history
+
+
+def _save_atomic(path: Path, model: nn.Module, optimizer, scheduler, history: History) -> None:
+    """Write the checkpoint to a temporary file and rename it, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "history": asdict(history),
+    }
+    torch.save(state, tmp)
+    os.replace(tmp, path)
