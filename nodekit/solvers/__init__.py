@@ -65,9 +65,10 @@ def solve(
     t = check_times(t, y0)
     if t[1] < t[0]:
         func, t_solve = reversed_field(func), -t
+        solver.time_sign = -1.0
     else:
         t_solve = t
-    func, f0 = checked_field(func, y0, t_solve[0])
+    func, f0 = checked_field(func, y0, t_solve[0], t_shown=float(t[0].detach()))
     ys, stats = solver.integrate(func, y0, t_solve, f0)
     return Solution(ts=t, ys=ys, stats=stats, method=method)
 

@@ -54,8 +54,14 @@ def check_times(t: Tensor | Sequence[float], y0: Tensor) -> Tensor:
     return t
 
 
-def checked_field(func: VectorField, y0: Tensor, t0: Tensor) -> tuple[VectorField, Tensor]:
-    """Evaluate ``func`` once at the start, check its output, and return it with ``f(t0, y0)``."""
+def checked_field(
+    func: VectorField, y0: Tensor, t0: Tensor, t_shown: float | None = None
+) -> tuple[VectorField, Tensor]:
+    """Evaluate ``func`` once at the start, check its output, and return it with ``f(t0, y0)``.
+
+    ``t_shown`` is the start time as the caller knows it (``t0`` is negated for solves
+    backwards in time), for the error message.
+    """
     if not callable(func):
         raise TypeError(f"func must be callable as func(t, y), got {type(func).__name__}")
     f0 = func(t0, y0)
@@ -72,8 +78,9 @@ def checked_field(func: VectorField, y0: Tensor, t0: Tensor) -> tuple[VectorFiel
             "make the field's parameters and the state the same dtype (e.g. model.double())"
         )
     if not torch.isfinite(f0).all():
+        start = t0.item() if t_shown is None else t_shown
         raise NonFiniteStateError(
-            f"func(t, y) returned NaN or Inf at t={t0.item():g}, the start of the solve; "
+            f"func(t, y) returned NaN or Inf at t={start:g}, the start of the solve; "
             "check the vector field and the scale of y0"
         )
     return func, f0

@@ -11,12 +11,13 @@ from torch import Tensor
 from ..errors import MaxStepsExceededError, StepSizeUnderflowError
 from .base import DEFAULT_MAX_NUM_STEPS, SolverStats
 from .checks import VectorField
-from .fixed_grid import axpy
+from .fixed_grid import combine
 from .tableaus import DOPRI5, DOPRI5_DENSE
 
 
 def rms(x: Tensor) -> float:
-    return float(torch.sqrt(torch.mean(x * x)))
+    """Root mean square of all entries, in one pass over ``x``."""
+    return float(torch.linalg.vector_norm(x)) / math.sqrt(max(x.numel(), 1))
 
 
 @dataclass
@@ -66,12 +67,22 @@ class Dopri5Solver:
     ) -> None:
         if not (rtol >= 0 and atol >= 0 and rtol + atol > 0):
             raise ValueError(f"rtol and atol must be non-negative and not both zero, got {rtol}, {atol}")
+        if first_step is not None and not first_step > 0:
+            raise ValueError(
+                f"first_step must be positive, got {first_step}; it is the length of the first trial "
+                "step (the direction comes from t), or leave it out to have it chosen automatically"
+            )
         self.rtol, self.atol = float(rtol), float(atol)
         self.first_step = first_step
         self.max_num_steps = max_num_steps
         self.safety, self.ifactor, self.dfactor = safety, ifactor, dfactor
         self.interpolate = interpolate
         self.min_step = min_step
+        # -1 when ``solve`` integrates in s = -t (decreasing output times): messages show t.
+        self.time_sign = 1.0
+
+    def _shown(self, s: float) -> float:
+        return self.time_sign * s + 0.0  # + 0.0 turns -0.0 into 0.0
 
     def integrate(self, func: VectorField, y0: Tensor, t: Tensor, f0: Tensor) -> tuple[Tensor, SolverStats]:
         """Solve forwards in time from ``t[0]`` with ``f0 = func(t[0], y0)`` already evaluated."""
@@ -93,30 +104,42 @@ class Dopri5Solver:
                 while last is None:
                     if stats.steps >= self.max_num_steps:
                         raise MaxStepsExceededError(
-                            f"dopri5 took {self.max_num_steps} steps and reached t={t_now:g} of "
-                            f"{times[-1]:g} (rtol={self.rtol:g}, atol={self.atol:g}); the problem "
-                            "may be stiff: loosen the tolerances, shorten the time span, or raise "
-                            "options['max_num_steps']"
+                            f"dopri5 took {self.max_num_steps} steps and reached "
+                            f"t={self._shown(t_now):g} of {self._shown(times[-1]):g} (rtol={self.rtol:g}, "
+                            f"atol={self.atol:g}); the problem may be stiff: loosen the tolerances, "
+                            "shorten the time span, or raise options['max_num_steps']"
                         )
-                    h_try = min(h, limit - t_now)
+                    clipped = h >= limit - t_now
+                    h_try = limit - t_now if clipped else h
                     y_new, ks, ratio = self._attempt(func, t_now, y, f, h_try, t)
                     stats.nfe += 6
+                    h_next = h_try * self._growth(ratio)
                     if ratio <= 1.0:
                         stats.accepted_steps += 1
                         last = _Step(t_now, h_try, y, y_new, ks)
-                        t_now = limit if h_try == limit - t_now else t_now + h_try
+                        t_now = limit if clipped else t_now + h_try
                         y, f = y_new, ks[-1]
+                        if clipped:
+                            # The step was cut short to land on an output time: its error may
+                            # support a longer next step than ifactor * h_try, up to the step
+                            # proposed before the cut (a tiny last bit must not cripple the next).
+                            best = h if ratio == 0.0 else h_try * self.safety * ratio ** (-1 / self.order)
+                            h = max(h_next, min(h, best))
+                            continue
                     else:
                         stats.rejected_steps += 1
-                    h = h_try * self._growth(ratio)
-                    if last is None and h < max(self.min_step, 8 * eps * max(1.0, abs(t_now))):
+                    h = h_next
+                    # Checked after accepted steps too: near a blow-up the controller can keep
+                    # accepting ever shorter steps that no longer advance t at all.
+                    if h < max(self.min_step, 8 * eps * max(1.0, abs(t_now))):
                         finite = "" if math.isfinite(ratio) else " (the trial step produced NaN/Inf)"
                         raise StepSizeUnderflowError(
-                            f"dopri5 step size underflowed to h={h:.3g} at t={t_now:g}{finite}: "
+                            f"dopri5 step size underflowed to h={h:.3g} at "
+                            f"t={self._shown(t_now):g}{finite}: "
                             "the dynamics may be stiff or unstable (e.g. eigenvalues with large "
-                            "positive real part). Try a fixed-step method with a small step_size, "
-                            "a shorter time span, looser rtol/atol, normalised inputs, or "
-                            "regularising the vector field"
+                            "positive real part, or a solution that blows up in finite time). Try a "
+                            "fixed-step method with a small step_size, a shorter time span, looser "
+                            "rtol/atol, normalised inputs, or regularising the vector field"
                         )
             ys.append(y if t_now == target else last.interpolate(target))
         return torch.stack(ys), stats
@@ -135,16 +158,17 @@ class Dopri5Solver:
         stage_times = torch.tensor([t0 + c * h for c in DOPRI5.c], dtype=t.dtype, device=t.device)
         ks = [k1]
         for s in range(1, DOPRI5.stages):
-            y_stage = y
-            for a, k in zip(DOPRI5.a[s], ks):
-                if a != 0.0:
-                    y_stage = axpy(y_stage, k, a * h)
+            y_stage = combine(y, DOPRI5.a[s], ks, h)
             ks.append(func(stage_times[s], y_stage))
         y_new = y_stage  # the last stage is evaluated at the 5th-order solution (FSAL)
         with torch.no_grad():
-            err = sum(e * h * k for e, k in zip(DOPRI5.b_error, ks) if e != 0.0)
-            scale = self.atol + self.rtol * torch.maximum(y.abs(), y_new.abs())
-            ratio = rms(err / scale)
+            # In place on fresh buffers: the error norm is bookkeeping, not part of the graph.
+            err = torch.mul(ks[0], DOPRI5.b_error[0] * h)
+            for e, k in zip(DOPRI5.b_error[1:], ks[1:]):
+                if e != 0.0:
+                    err.add_(k, alpha=e * h)
+            scale = torch.maximum(y.abs(), y_new.abs()).mul_(self.rtol).add_(self.atol)
+            ratio = rms(err.div_(scale))
         return y_new, ks, ratio
 
     def _initial_step(

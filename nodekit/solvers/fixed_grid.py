@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -11,11 +13,24 @@ from .checks import VectorField, raise_non_finite, steps_for_interval
 from .tableaus import ButcherTableau
 
 
-def axpy(y: Tensor, k: Tensor, coef: float | Tensor) -> Tensor:
-    """``y + coef * k``, fused when ``coef`` is a plain number."""
-    if isinstance(coef, Tensor):
-        return y + coef * k
-    return torch.add(y, k, alpha=coef)
+def combine(y: Tensor, coefs: Sequence[float], ks: Sequence[Tensor], h: float | Tensor) -> Tensor:
+    """``y + h * sum(c * k)`` over the non-zero coefficients ``c``.
+
+    With a plain-number ``h`` each term is one fused ``add`` into a single new tensor,
+    accumulated in place (safe under autograd: an addition saves none of its inputs). A tensor
+    ``h`` (when differentiating with respect to the times) takes the out-of-place path.
+    """
+    out = y
+    for c, k in zip(coefs, ks):
+        if c == 0.0:
+            continue
+        if isinstance(h, Tensor):
+            out = out + (c * h) * k
+        elif out is y:
+            out = torch.add(y, k, alpha=c * h)
+        else:
+            out.add_(k, alpha=c * h)
+    return out
 
 
 class FixedGridSolver:
@@ -40,6 +55,11 @@ class FixedGridSolver:
         self.step_size = step_size
         self.max_num_steps = max_num_steps
         self._stage_offsets = torch.tensor(tableau.c, dtype=torch.float64)
+        # -1 when ``solve`` integrates in s = -t (decreasing output times): messages show t.
+        self.time_sign = 1.0
+
+    def _shown(self, s: float) -> float:
+        return self.time_sign * s + 0.0  # + 0.0 turns -0.0 into 0.0
 
     def integrate(self, func: VectorField, y0: Tensor, t: Tensor, f0: Tensor) -> tuple[Tensor, SolverStats]:
         """Solve from ``t[0]`` with ``f0 = func(t[0], y0)`` already evaluated."""
@@ -47,8 +67,9 @@ class FixedGridSolver:
         counts = [steps_for_interval(b - a, self.step_size) for a, b in zip(times, times[1:])]
         if sum(counts) > self.max_num_steps:
             raise MaxStepsExceededError(
-                f"{self.tableau.name} with step_size={self.step_size} needs {sum(counts)} steps "
-                f"over [{times[0]:g}, {times[-1]:g}], more than max_num_steps={self.max_num_steps}; "
+                f"{self.tableau.name} with step_size={self.step_size} needs {sum(counts)} steps over "
+                f"[{self._shown(times[0]):g}, {self._shown(times[-1]):g}], more than "
+                f"max_num_steps={self.max_num_steps}; "
                 "use a larger step_size or raise options['max_num_steps']"
             )
         # Differentiating with respect to t needs the step sizes as tensors; otherwise plain
@@ -65,7 +86,7 @@ class FixedGridSolver:
                 y = self.step(func, stage_times[j], y, h, k1)
                 k1 = None
             if not torch.isfinite(y).all():
-                raise_non_finite(times[i], times[i + 1])
+                raise_non_finite(self._shown(times[i]), self._shown(times[i + 1]))
             ys.append(y)
         n_steps = sum(counts)
         stats = SolverStats(nfe=n_steps * self.tableau.stages, accepted_steps=n_steps)
@@ -78,12 +99,5 @@ class FixedGridSolver:
         tab = self.tableau
         ks = [func(stage_times[0], y) if k1 is None else k1]
         for s in range(1, tab.stages):
-            y_stage = y
-            for a, k in zip(tab.a[s], ks):
-                if a != 0.0:
-                    y_stage = axpy(y_stage, k, a * h)
-            ks.append(func(stage_times[s], y_stage))
-        for b, k in zip(tab.b, ks):
-            if b != 0.0:
-                y = axpy(y, k, b * h)
-        return y
+            ks.append(func(stage_times[s], combine(y, tab.a[s], ks, h)))
+        return combine(y, tab.b, ks, h)
