@@ -1,0 +1,51 @@
+# The Neural ODE book. Every target sets up .venv itself; a fresh clone needs python3 and make.
+#   make book [PROFILE=quick|full] [DEVICE=cpu|cuda|auto] [SEED=0]
+#   make test | make notebooks | make lab | make clean
+
+PROFILE ?= quick
+DEVICE ?= cpu
+SEED ?= 0
+PYTHON ?= python3
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BOOK := $(BIN)/python scripts/book.py
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# Prerequisites run in order: the profile check must come before any install or execution.
+.NOTPARALLEL:
+.PHONY: book notebooks test lab clean check-profile venv
+
+## Execute every chapter with papermill into _build/executed/$(PROFILE), build _build/$(PROFILE)/html.
+book: check-profile venv
+	$(BOOK) execute --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
+	$(BOOK) build --notebooks _build/executed/$(PROFILE)/notebooks --out _build/$(PROFILE)
+
+## Refresh the committed notebooks' outputs in place (quick profile, CPU).
+notebooks: venv
+	$(BOOK) execute --profile quick --device cpu --seed 0 --in-place
+
+## Unit tests, nbval on the committed notebooks (if any: pytest exits 5 when it collects nothing),
+## then a build of the committed notebooks with warnings as errors and no remote assets.
+test: venv
+	$(BIN)/pytest tests/
+	$(if $(wildcard notebooks/*.ipynb),$(BIN)/pytest --nbval-lax notebooks/,@echo "no notebooks to validate")
+	$(BOOK) build --notebooks notebooks --out _build/committed --strict
+
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
+
+clean:
+	rm -rf _build
+
+# Standard library only, so a typo fails before the venv is created.
+check-profile:
+	@$(PYTHON) scripts/book.py check-profile $(PROFILE)
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e ".[book,dev]"
+	touch $@

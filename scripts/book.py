@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Execute the book's chapter notebooks and build the HTML book; the Makefile's workhorse.
+
+Command-line paths are relative to the current directory, everything else to the repository root.
+
+  check-profile NAME   exit 1 with the known profiles unless NAME is one of them. Standard
+                       library only (it reads nodekit/profiles.py without importing torch), so
+                       `make book PROFILE=typo` fails before any install or execution.
+  execute              run every notebook listed in _toc.yml with papermill (parameters profile,
+                       device, seed) into _build/executed/<profile>/, hide the parameter cells,
+                       strip volatile metadata; --in-place then copies the results over the sources.
+  build                stage _config.yml, _toc.yml, book/ and a notebooks folder in <out>/src,
+                       build the HTML into <out>/html, and fail if a page loads remote assets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES_FILE = ROOT / "nodekit" / "profiles.py"
+HIDDEN_TAGS = {"parameters", "injected-parameters"}
+VOLATILE_CELL_KEYS = ("papermill", "execution", "ExecuteTime")
+REMOTE = r"""["']?(?:https?:)?//[^"'\s)>]*"""
+REMOTE_ASSET = re.compile(
+    rf"<script\b[^>]*\bsrc={REMOTE}|<link\b[^>]*\bhref={REMOTE}|url\(\s*{REMOTE}|@import\s+{REMOTE}",
+    re.IGNORECASE,
+)
+
+
+def known_profiles() -> dict[str, str]:
+    """The ``PROFILES`` dict literal of nodekit/profiles.py, read with ``ast`` (no torch import)."""
+    for node in ast.parse(PROFILES_FILE.read_text()).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "PROFILES" for t in targets):
+                return ast.literal_eval(node.value)
+    raise SystemExit(f"no PROFILES dict literal found in {PROFILES_FILE}")
+
+
+def check_profile(name: str) -> None:
+    """Exit with status 1 and the list of known profiles unless ``name`` is one of them."""
+    profiles = known_profiles()
+    if name not in profiles:
+        known = "\n".join(f"  {key:6s} {what}" for key, what in profiles.items())
+        sys.exit(f"error: unknown profile {name!r}; choose one of:\n{known}\n"
+                 f"e.g. `make book PROFILE=quick`")
+
+
+def chapters() -> list[Path]:
+    """The notebooks listed in _toc.yml, in book order, relative to the repository root."""
+    import yaml
+
+    def files(entry: dict[str, Any]) -> list[str]:
+        own = [entry["file"]] if "file" in entry else []
+        children = entry.get("parts", []) + entry.get("chapters", []) + entry.get("sections", [])
+        return own + [name for child in children for name in files(child)]
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [Path(name).with_suffix(".ipynb") for name in files(toc) if name.startswith("notebooks/")]
+
+
+def postprocess(nb: dict[str, Any]) -> dict[str, Any]:
+    """Tag papermill's parameter cells ``remove-cell`` and drop timestamps and durations."""
+    nb["metadata"].pop("papermill", None)
+    for cell in nb["cells"]:
+        for key in VOLATILE_CELL_KEYS:
+            cell["metadata"].pop(key, None)
+        tags = cell["metadata"].pop("tags", [])  # papermill adds an empty list to every cell
+        if HIDDEN_TAGS & set(tags) and "remove-cell" not in tags:
+            tags = [*tags, "remove-cell"]
+        if tags:
+            cell["metadata"]["tags"] = tags
+        if "injected-parameters" in tags and "id" in cell:
+            cell["id"] = "injected-parameters"  # papermill draws a random id on every run
+    return nb
+
+
+def execute(profile: str, device: str, seed: int, out: Path, in_place: bool) -> None:
+    """Execute every chapter into ``out``; with ``in_place``, copy each result over its source."""
+    import nbformat
+    import papermill
+
+    check_profile(profile)
+    for chapter in chapters():
+        target = out / chapter
+        target.parent.mkdir(parents=True, exist_ok=True)
+        print(f"executing {chapter} (profile={profile}, device={device}, seed={seed})", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                ROOT / chapter, target, cwd=(ROOT / chapter).parent, progress_bar=False,
+                parameters={"profile": profile, "device": device, "seed": seed},
+            )
+        except papermill.PapermillExecutionError as error:
+            sys.exit(f"error: {chapter} failed in cell {error.exec_count}: {error.ename}: "
+                     f"{error.evalue}\nthe executed copy, with the traceback, is {target}")
+        nbformat.write(postprocess(nbformat.read(target, as_version=4)), target)
+        print(f"  done in {time.perf_counter() - start:.0f} s -> {target}", flush=True)
+        if in_place:
+            shutil.copyfile(target, ROOT / chapter)
+
+
+def remote_assets(html_dir: Path) -> list[str]:
+    """``file: snippet`` for every HTML or CSS file that loads a script, style or font remotely."""
+    found = []
+    for path in sorted([*html_dir.rglob("*.html"), *html_dir.rglob("*.css")]):
+        for match in REMOTE_ASSET.finditer(path.read_text(errors="replace")):
+            found.append(f"{path.relative_to(html_dir)}: {match.group(0)}")
+    return found
+
+
+def build(notebooks: Path, out: Path, strict: bool) -> None:
+    """Build the book with ``notebooks`` as its notebooks/ folder into ``out``/html."""
+    src, html, doctrees = out / "src", out / "html", out / "doctrees"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh build re-reports every warning, drops old pages
+    src.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "book", src / "book")
+    if notebooks.is_dir():  # git keeps no empty folder: a clone may have no notebooks/ yet
+        shutil.copytree(notebooks, src / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "jupyter-book", "config", "sphinx", src], check=True)
+    flags = ["-W", "-n", "--keep-going"] if strict else []
+    command = [bin_dir / "sphinx-build", "-q", "-b", "html", "-d", doctrees, *flags, src, html]
+    if subprocess.run(command).returncode != 0:
+        sys.exit(f"error: the book build failed (warnings are errors: {strict}); see above")
+    if found := remote_assets(html):
+        sys.exit("error: the book loads remote assets, it must work offline:\n  " + "\n  ".join(found))
+    print(f"book: {(html / 'index.html').resolve()}")
+
+
+def main() -> None:
+    """Parse the command line and run one subcommand."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("check-profile").add_argument("name")
+    run = commands.add_parser("execute")
+    run.add_argument("--profile", default="quick")
+    run.add_argument("--device", default="cpu")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", type=Path, help="default: _build/executed/<profile>")
+    run.add_argument("--in-place", action="store_true", help="also overwrite the source notebooks")
+    make = commands.add_parser("build")
+    make.add_argument("--notebooks", type=Path, required=True, help="folder staged as notebooks/")
+    make.add_argument("--out", type=Path, required=True, help="gets src/, doctrees/ and html/")
+    make.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")
+    args = parser.parse_args()
+
+    if args.command == "check-profile":
+        check_profile(args.name)
+    elif args.command == "execute":
+        out = args.out or ROOT / "_build" / "executed" / args.profile
+        execute(args.profile, args.device, args.seed, out.resolve(), args.in_place)
+    else:
+        build(args.notebooks.resolve(), args.out.resolve(), args.strict)
+
+
+if __name__ == "__main__":
+    main()

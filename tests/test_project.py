@@ -1,0 +1,134 @@
+"""Project-level checks: pinned dependencies in sync, table of contents, notebook parameters,
+the profile check the Makefile runs first, and the post-processing of executed notebooks."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def load_book_script() -> ModuleType:
+    """scripts/book.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("book_script", ROOT / "scripts" / "book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pins(requirements: list[str]) -> dict[str, str]:
+    """``{normalized name: version}`` from ``name==version`` lines; anything else is an error."""
+    found = {}
+    for line in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
+        assert match, f"not pinned with ==: {line!r}"
+        found[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return found
+
+
+def toc_files() -> list[str]:
+    """Every ``file`` entry of _toc.yml, root included."""
+    def walk(entry: dict[str, Any]) -> list[str]:
+        own = [entry["file"]] if "file" in entry else []
+        children = entry.get("parts", []) + entry.get("chapters", []) + entry.get("sections", [])
+        return own + [name for child in children for name in walk(child)]
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"], *walk(toc)]
+
+
+def test_environment_yml_pins_the_same_packages_as_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + [
+        req for extra in ("book", "dev") for req in project["optional-dependencies"][extra]
+    ]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    pip_section = next(item["pip"] for item in env if isinstance(item, dict))
+    assert "python=3.11" in env and "pip" in env
+    assert "-e ." in pip_section
+    assert pins([req for req in pip_section if req != "-e ."]) == pins(wanted)
+
+
+def test_toc_lists_existing_files_and_every_notebook() -> None:
+    listed = toc_files()
+    missing = [name for name in listed if not any((ROOT / f"{name}{s}").exists() for s in (".md", ".ipynb"))]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+    unlisted = [nb.name for nb in NOTEBOOKS if f"notebooks/{nb.stem}" not in listed]
+    assert not unlisted, f"notebooks missing from _toc.yml (they would not be built or executed): {unlisted}"
+
+
+each_notebook = pytest.mark.parametrize(
+    "notebook", NOTEBOOKS or [pytest.param(None, marks=pytest.mark.skip("no notebooks yet"))],
+    ids=lambda nb: getattr(nb, "name", "none"))
+
+
+@each_notebook
+def test_notebook_has_one_parameters_cell(notebook: Path) -> None:
+    cells = json.loads(notebook.read_text())["cells"]
+    tagged = [cell for cell in cells if "parameters" in cell["metadata"].get("tags", [])]
+    assert len(tagged) == 1, f"{notebook.name}: {len(tagged)} cells tagged 'parameters', want exactly 1"
+    source = "".join(tagged[0]["source"])
+    assigned = {target.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name)}
+    assert {"profile", "device", "seed"} <= assigned, f"{notebook.name}: parameters cell assigns {assigned}"
+
+
+@each_notebook
+def test_executed_notebook_was_refreshed_by_make_notebooks(notebook: Path) -> None:
+    nb = json.loads(notebook.read_text())
+    if not any(cell.get("outputs") for cell in nb["cells"]):
+        pytest.skip(f"{notebook.name} has no outputs yet")
+    problems = ["papermill metadata"] if "papermill" in nb["metadata"] else []
+    for cell in nb["cells"]:
+        tags = set(cell["metadata"].get("tags", []))
+        if "papermill-error-cell-tag" in tags:
+            problems.append("papermill's 'An Exception was encountered' cell")
+        if tags & {"parameters", "injected-parameters"} and "remove-cell" not in tags:
+            problems.append(f"a {sorted(tags)} cell not tagged remove-cell")
+    assert not problems, f"{notebook.name}: {problems}; commit outputs made by `make notebooks`"
+
+
+@pytest.mark.parametrize("command", [
+    [sys.executable, "scripts/book.py", "check-profile", "nonsense"],
+    ["make", "--no-print-directory", "check-profile", "PROFILE=nonsense"],
+], ids=["script", "make"])
+def test_unknown_profile_is_rejected_with_the_known_ones(command: list[str]) -> None:
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} not installed")
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "nonsense" in result.stderr and "quick" in result.stderr and "full" in result.stderr
+
+
+def test_known_profiles_match_nodekit() -> None:
+    from nodekit.profiles import PROFILES
+
+    assert load_book_script().known_profiles() == PROFILES
+
+
+def test_postprocess_hides_parameter_cells_and_drops_volatile_metadata() -> None:
+    def cell(tags: list[str]) -> dict[str, Any]:
+        return {"id": "x", "cell_type": "code", "source": "", "outputs": [], "execution_count": 1,
+                "metadata": {"tags": tags, "papermill": {"duration": 1.0}, "execution": {"iopub.status.idle": "t"}}}
+
+    nb = {"metadata": {"papermill": {"start_time": "t"}, "kernelspec": {}},
+          "cells": [cell(["parameters"]), cell(["injected-parameters"]), cell([])]}
+    out = load_book_script().postprocess(nb)
+    assert out["metadata"] == {"kernelspec": {}}
+    assert [c["metadata"] for c in out["cells"]] == [
+        {"tags": ["parameters", "remove-cell"]}, {"tags": ["injected-parameters", "remove-cell"]}, {}]
+    assert out["cells"][1]["id"] == "injected-parameters"
