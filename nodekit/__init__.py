@@ -2,6 +2,7 @@
 
 from .errors import MaxStepsExceededError, NonFiniteStateError, SolverError, StepSizeUnderflowError
 from .solvers import METHODS, Solution, SolverStats, odeint, solve
+from .adjoint import odeint_adjoint
 
 __version__ = "0.1.0"
 
@@ -14,5 +15,6 @@ __all__ = [
     "SolverStats",
     "StepSizeUnderflowError",
     "odeint",
+    "odeint_adjoint",
     "solve",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..adjoint import AdjointStats, solve_adjoint
 from ..solvers import SolverStats, solve
 
 
@@ -14,7 +15,9 @@ class ODEBlock(nn.Module):
     """Continuous-depth layer ``z(t1) = z(0) + ∫₀^{t1} f(t, z(t)) dt``, solved by nodekit.
 
     ``last_stats`` holds the statistics (NFE, steps) of the most recent forward solve, the
-    network's "depth" for that input.
+    network's "depth" for that input. With ``adjoint=True`` gradients come from nodekit's
+    adjoint method (memory flat in the number of steps) instead of backpropagation through the
+    solver; ``last_backward_stats`` then holds the backward pass's cost once it has run.
     """
 
     def __init__(
@@ -25,25 +28,32 @@ class ODEBlock(nn.Module):
         rtol: float = 1e-3,
         atol: float = 1e-3,
         options: dict[str, Any] | None = None,
+        adjoint: bool = False,
     ) -> None:
         super().__init__()
         self.field = field
+        self.adjoint = adjoint
         self.method, self.rtol, self.atol = method, rtol, atol
         self.options = dict(options or {})
         self.register_buffer("t", torch.tensor([0.0, t1]), persistent=False)
         self.last_stats: SolverStats | None = None
+        self.last_backward_stats: AdjointStats | None = None
 
     def trajectory(self, z0: Tensor, t: Tensor) -> Tensor:
         """States at all times ``t`` (stacked along dim 0)."""
-        sol = solve(self.field, z0, t.to(z0), self.rtol, self.atol, self.method, self.options)
+        solver = solve_adjoint if self.adjoint else solve
+        sol = solver(self.field, z0, t.to(z0), self.rtol, self.atol, self.method, self.options)
         self.last_stats = sol.stats
+        self.last_backward_stats = sol.backward if self.adjoint else None
         return sol.ys
 
     def forward(self, z0: Tensor) -> Tensor:
         return self.trajectory(z0, self.t)[-1]
 
     def extra_repr(self) -> str:
-        return f"t1={self.t[-1].item():g}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g}, options={self.options}"
+        # adjoint is shown only when on, so the repr (part of training cache keys) of other blocks is unchanged
+        adjoint = ", adjoint=True" if self.adjoint else ""
+        return f"t1={self.t[-1].item():g}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g}, options={self.options}{adjoint}"
 
 
 def ode_blocks(model: nn.Module) -> list[ODEBlock]:

@@ -1,0 +1,105 @@
+"""Peak memory of a piece of work, measured in a fresh Python process.
+
+PyTorch allocates outside Python's allocator, so ``tracemalloc`` does not see tensors; the
+operating system's peak resident set size (RSS) does. On Linux the peak is reset to the current
+RSS just before the work (``/proc/self/clear_refs``) and read back as ``VmHWM``; elsewhere it is
+``getrusage``'s ``ru_maxrss``. A fresh process per measurement keeps one workload's peak from
+hiding the next one's::
+
+    result = peak_memory("nodekit.gradients:memory_workload", route="adjoint", steps=100)
+    result.extra_mb   # peak RSS during the work minus the RSS just before it
+
+The target ``"module:function"`` is called with the keyword arguments in the child process and
+must return a zero-argument callable, the work to measure; the set-up it does first (building
+models, inputs) counts towards the baseline, not the work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MemoryResult", "peak_memory"]
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """Resident memory of the child process in MiB: before the work, and its peak during it."""
+
+    baseline_mb: float
+    peak_mb: float
+    seconds: float
+
+    @property
+    def extra_mb(self) -> float:
+        """What the work itself needed: peak minus baseline."""
+        return max(self.peak_mb - self.baseline_mb, 0.0)
+
+
+def _status_mb(field: str) -> float | None:
+    """A ``kB`` field of Linux's ``/proc/self/status`` in MiB, or None where there is none."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> None:
+    """Reset Linux's peak RSS of this process (VmHWM) to its current RSS, where allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS: Linux's VmHWM; elsewhere ``ru_maxrss``. (``ru_maxrss`` alone is not enough on
+    Linux: it keeps the parent's RSS from before the child's ``exec``, so a child of a large
+    process would report the parent's size.)"""
+    hwm = _status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def peak_memory(target: str, timeout: float = 600.0, **kwargs: Any) -> MemoryResult:
+    """Run ``target(**kwargs)()`` in a fresh Python process and return its memory use.
+
+    ``kwargs`` must be JSON-serialisable. A failure in the child is raised here as a
+    ``RuntimeError`` carrying the child's error output.
+    """
+    if ":" not in target:
+        raise ValueError(f"target must look like 'package.module:function', got {target!r}")
+    command = [sys.executable, "-m", "nodekit.memory", target, json.dumps(kwargs)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory measurement of {target}({kwargs}) failed in the child process:\n{done.stderr[-2000:]}")
+    return MemoryResult(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _measure_here(target: str, kwargs: dict[str, Any]) -> MemoryResult:
+    module_name, function_name = target.split(":")
+    work = getattr(importlib.import_module(module_name), function_name)(**kwargs)
+    _reset_peak()
+    baseline = _status_mb("VmRSS") or _peak_rss_mb()
+    start = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - start
+    return MemoryResult(baseline_mb=baseline, peak_mb=_peak_rss_mb(), seconds=seconds)
+
+
+if __name__ == "__main__":
+    result = _measure_here(sys.argv[1], json.loads(sys.argv[2]))
+    print(json.dumps({"baseline_mb": result.baseline_mb, "peak_mb": result.peak_mb, "seconds": result.seconds}))
