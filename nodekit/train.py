@@ -25,6 +25,17 @@ from .models.ode_block import forward_nfe, ode_blocks
 from .provenance import REPO_ROOT
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
+Predict = Callable[[Tensor], Tensor]
+
+
+def argmax_prediction(outputs: Tensor) -> Tensor:
+    """Class predictions from logits (the default of :func:`fit` and :func:`evaluate`)."""
+    return outputs.argmax(dim=1)
+
+
+def sign_prediction(outputs: Tensor) -> Tensor:
+    """±1 predictions from real-valued outputs, for targets in {-1, +1} (regression onto ±1)."""
+    return torch.where(outputs >= 0, 1.0, -1.0).to(outputs.dtype)
 
 
 def cache_dir() -> Path:
@@ -47,13 +58,15 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch record of a training run."""
+    """Per-epoch record of a training run, with the loss and forward NFE of every batch."""
 
     train_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
     forward_nfe: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    batch_loss: list[float] = field(default_factory=list)
+    batch_forward_nfe: list[int] = field(default_factory=list)
 
     @property
     def epochs(self) -> int:
@@ -83,13 +96,16 @@ def run_key(name: str, model: nn.Module, config: TrainConfig, train: Dataset, te
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 500) -> float:
-    """Classification accuracy of ``model`` on ``dataset``; the model's train/eval mode is restored."""
+def evaluate(
+    model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu", batch_size: int = 500,
+    predict: Predict = argmax_prediction,
+) -> float:
+    """Accuracy of ``predict(model(x))`` against the targets; the model's train/eval mode is restored."""
     was_training = model.training
     model.eval()
     correct = 0
     for x, y in DataLoader(dataset, batch_size=batch_size):
-        correct += (model(x.to(device)).argmax(dim=1).cpu() == y).sum().item()
+        correct += (predict(model(x.to(device))).cpu() == y).sum().item()
     model.train(was_training)
     return correct / len(dataset)
 
@@ -103,12 +119,16 @@ def fit(
     name: str,
     device: torch.device | str = "cpu",
     loss_fn: LossFn = F.cross_entropy,
+    predict: Predict = argmax_prediction,
     use_cache: bool = True,
     progress: bool = True,
 ) -> History:
     """Train ``model`` in place with Adam on ``train``, evaluating on ``test`` after every epoch.
 
-    Returns the :class:`History`. With ``use_cache`` a finished run is loaded, not retrained,
+    Accuracy counts ``predict(outputs) == targets`` (class argmax by default; use
+    :func:`sign_prediction` with a regression ``loss_fn`` onto ±1 targets). Returns the
+    :class:`History`. ``loss_fn`` and ``predict`` are not part of the cache key: give runs that
+    differ in them different names. With ``use_cache`` a finished run is loaded, not retrained,
     and an interrupted one resumes from its last completed epoch.
     """
     model.to(device)
@@ -138,17 +158,20 @@ def fit(
             x, y = x.to(device), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
-            nfe += forward_nfe(model)
+            batch_nfe = forward_nfe(model)
+            nfe += batch_nfe
             loss = loss_fn(logits, y)
             loss.backward()
             optimizer.step()
+            history.batch_loss.append(loss.item())
+            history.batch_forward_nfe.append(batch_nfe)
             total_loss += loss.item() * len(y)
-            correct += (logits.argmax(dim=1) == y).sum().item()
+            correct += (predict(logits) == y).sum().item()
             seen += len(y)
         scheduler.step()
         history.train_loss.append(total_loss / seen)
         history.train_accuracy.append(correct / seen)
-        history.test_accuracy.append(evaluate(model, test, device))
+        history.test_accuracy.append(evaluate(model, test, device, predict=predict))
         history.forward_nfe.append(nfe / len(loader) if ode_blocks(model) else 0.0)
         history.seconds.append(time.perf_counter() - start)
         if use_cache:

@@ -1,0 +1,460 @@
+"""Continuous normalizing flows: a density transported by an ODE, with its log-density.
+
+A sample of the base density ``p_0 = N(0, I)`` at ``t = 0`` is moved by ``dz/dt = f(t, z)`` to
+the data at ``t = t1``. Along the path the log-density obeys the instantaneous change of
+variables ``d log p_t(z(t))/dt = -tr(∂f/∂z)``, so the flow integrates the augmented state
+``[z, Δ]`` with ``dΔ/dt = -tr(∂f/∂z)`` (one tensor of shape ``(batch, dim + 1)``) through
+nodekit's solvers. The trace is computed exactly (one vector–Jacobian product per dimension)
+or estimated by Hutchinson's ``εᵀ (∂f/∂z) ε`` with one probe ``ε`` drawn per solve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from ..densities import ToyDensity
+from ..solvers import SolverStats, solve
+
+__all__ = [
+    "CNF",
+    "CNFHistory",
+    "CNFTrainConfig",
+    "ConcatTimeMLP",
+    "LinearField",
+    "PROBES",
+    "TRACES",
+    "exact_trace",
+    "hutchinson_trace",
+    "hutchinson_variance",
+    "linear_flow_log_prob",
+    "sample_probe",
+    "standard_normal_log_prob",
+    "time_training_step",
+    "train_cnf",
+]
+
+TRACES: tuple[str, ...] = ("exact", "hutchinson")
+PROBES: tuple[str, ...] = ("rademacher", "gaussian")
+
+
+# ----------------------------------------------------------------------------- traces
+
+
+def exact_trace(f: Tensor, z: Tensor, create_graph: bool = False) -> Tensor:
+    """``tr(∂f/∂z)`` for each row, by one backward pass per dimension.
+
+    ``f = field(t, z)`` of shape ``(batch, dim)`` must treat rows independently (no batch
+    statistics), so the gradient of ``f[:, i].sum()`` holds every row's ``∂f_i/∂z``.
+    """
+    total = torch.zeros_like(f[:, 0])
+    if not f.requires_grad:  # f does not depend on z at all
+        return total
+    for i in range(f.shape[1]):
+        (grad,) = torch.autograd.grad(f[:, i].sum(), z, create_graph=create_graph, retain_graph=True, allow_unused=True)
+        if grad is not None:
+            total = total + grad[:, i]
+    return total
+
+
+def hutchinson_trace(f: Tensor, z: Tensor, probe: Tensor, create_graph: bool = False) -> Tensor:
+    """Unbiased estimate ``εᵀ (∂f/∂z) ε`` of each row's trace, from one vector–Jacobian product."""
+    if not f.requires_grad:
+        return torch.zeros_like(f[:, 0])
+    (vjp,) = torch.autograd.grad(f, z, grad_outputs=probe, create_graph=create_graph, retain_graph=True, allow_unused=True)
+    if vjp is None:
+        return torch.zeros_like(f[:, 0])
+    return (vjp * probe).sum(dim=1)
+
+
+def sample_probe(like: Tensor, kind: str = "rademacher", generator: torch.Generator | None = None) -> Tensor:
+    """A probe with ``E[ε εᵀ] = I``: ±1 entries (``"rademacher"``) or standard normal (``"gaussian"``)."""
+    if kind == "gaussian":
+        return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+    if kind == "rademacher":
+        bits = torch.randint(0, 2, like.shape, generator=generator, device=like.device)
+        return (2 * bits - 1).to(like.dtype)
+    raise ValueError(f"unknown probe {kind!r}; choose one of: {', '.join(PROBES)}")
+
+
+def hutchinson_variance(jacobian: Tensor, kind: str = "rademacher") -> Tensor:
+    """Variance of ``εᵀ J ε`` for Jacobians ``J`` of shape ``(..., d, d)``.
+
+    With ``S = (J + Jᵀ)/2``: ``2 ‖S‖²_F`` for Gaussian probes and ``2 (‖S‖²_F − Σ_i J_ii²)`` for
+    Rademacher probes, which never exceeds the Gaussian variance.
+    """
+    sym = (jacobian + jacobian.transpose(-1, -2)) / 2
+    frobenius = sym.pow(2).sum(dim=(-1, -2))
+    if kind == "gaussian":
+        return 2 * frobenius
+    if kind == "rademacher":
+        return 2 * (frobenius - jacobian.diagonal(dim1=-2, dim2=-1).pow(2).sum(-1))
+    raise ValueError(f"unknown probe {kind!r}; choose one of: {', '.join(PROBES)}")
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """Log-density of ``N(0, I)`` at each row of ``z``."""
+    return -0.5 * (z.pow(2).sum(dim=1) + z.shape[1] * math.log(2 * math.pi))
+
+
+# ----------------------------------------------------------------------------- fields
+
+
+class LinearField(nn.Module):
+    """The linear field ``f(t, z) = A z``: its flow ``z(t) = e^{At} z(0)`` has a closed-form density."""
+
+    def __init__(self, A: Tensor) -> None:
+        super().__init__()
+        if A.dim() != 2 or A.shape[0] != A.shape[1]:
+            raise ValueError(f"A must be a square matrix, got shape {tuple(A.shape)}")
+        self.A = nn.Parameter(A.clone())
+
+    def forward(self, t: Tensor, z: Tensor) -> Tensor:
+        return z @ self.A.T
+
+
+def linear_flow_log_prob(x: Tensor, A: Tensor, t: float) -> Tensor:
+    """Closed form ``log p_t(x) = log p_0(e^{-At} x) − t·tr(A)`` of the linear flow from ``N(0, I)``."""
+    z0 = x @ torch.linalg.matrix_exp(-A * t).T
+    return standard_normal_log_prob(z0) - t * torch.trace(A)
+
+
+class ConcatTimeMLP(nn.Module):
+    """MLP field whose every layer sees ``t`` as one more input (FFJORD's ``concat`` layers).
+
+    ``hidden=(64, 64, 64)`` with tanh is the size FFJORD uses for its 2-D toy densities.
+    """
+
+    def __init__(self, dim: int, hidden: Sequence[int] = (64, 64, 64), activation: type[nn.Module] = nn.Tanh) -> None:
+        super().__init__()
+        sizes = [dim, *hidden, dim]
+        self.layers = nn.ModuleList(nn.Linear(a + 1, b) for a, b in zip(sizes, sizes[1:]))
+        self.activation = activation()
+
+    def forward(self, t: Tensor, z: Tensor) -> Tensor:
+        tt = t.to(z.dtype).expand(z.shape[0], 1)
+        h = z
+        for i, layer in enumerate(self.layers):
+            h = layer(torch.cat([h, tt], dim=1))
+            if i < len(self.layers) - 1:
+                h = self.activation(h)
+        return h
+
+
+# ----------------------------------------------------------------------------- the flow
+
+
+class AugmentedDynamics(nn.Module):
+    """``d/dt [z, Δ] = [f(t, z), -tr(∂f/∂z)]`` on a state of shape ``(batch, dim + 1)``.
+
+    ``noise`` is the Hutchinson probe of the current solve, drawn by :class:`CNF` before it.
+    Under ``torch.no_grad`` the trace is taken without a graph and the outputs are detached.
+    """
+
+    def __init__(self, field: nn.Module, trace: str) -> None:
+        super().__init__()
+        self.field = field
+        self.trace = trace
+        self.noise: Tensor | None = None
+
+    def forward(self, t: Tensor, state: Tensor) -> Tensor:
+        keep_graph = torch.is_grad_enabled()
+        with torch.enable_grad():
+            z = state[:, :-1]
+            if not z.requires_grad:
+                z = z.detach().requires_grad_(True)
+            f = self.field(t, z)
+            if self.trace == "exact":
+                trace = exact_trace(f, z, create_graph=keep_graph)
+            else:
+                trace = hutchinson_trace(f, z, self.noise, create_graph=keep_graph)
+        out = torch.cat([f, -trace[:, None]], dim=1)
+        return out if keep_graph else out.detach()
+
+
+class CNF(nn.Module):
+    """Continuous normalizing flow from ``N(0, I)`` at ``t = 0`` to the data at ``t = t1``.
+
+    Args:
+        field: the vector field ``f(t, z)`` (an ``nn.Module`` acting on rows of ``(batch, dim)``).
+        dim: dimension of the data.
+        t1: integration time of the flow (FFJORD's toy experiments use 0.5).
+        trace: ``"exact"`` (``dim`` vector–Jacobian products) or ``"hutchinson"`` (one).
+        probe: Hutchinson noise, ``"rademacher"`` or ``"gaussian"``; one draw per solve.
+        method, rtol, atol, options: passed to :func:`nodekit.solve`.
+        adjoint: differentiate with nodekit's adjoint method (``nodekit.adjoint``, memory flat
+            in the number of steps) instead of backpropagating through the solver's operations.
+
+    ``last_stats`` holds the solver statistics of the most recent (forward) solve.
+    """
+
+    def __init__(
+        self,
+        field: nn.Module,
+        dim: int,
+        t1: float = 0.5,
+        trace: str = "exact",
+        probe: str = "rademacher",
+        method: str = "dopri5",
+        rtol: float = 1e-5,
+        atol: float = 1e-5,
+        options: dict[str, Any] | None = None,
+        adjoint: bool = False,
+    ) -> None:
+        super().__init__()
+        if trace not in TRACES:
+            raise ValueError(f"unknown trace {trace!r}; choose one of: {', '.join(TRACES)}")
+        if probe not in PROBES:
+            raise ValueError(f"unknown probe {probe!r}; choose one of: {', '.join(PROBES)}")
+        if not (isinstance(dim, int) and dim >= 1):
+            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        if not t1 > 0:
+            raise ValueError(f"t1 must be positive, got {t1}")
+        self.dynamics = AugmentedDynamics(field, trace)
+        self.dim, self.t1 = dim, float(t1)
+        self.probe = probe
+        self.method, self.rtol, self.atol = method, rtol, atol
+        self.options = dict(options or {})
+        self.adjoint = adjoint
+        self.last_stats: SolverStats | None = None
+        if adjoint:
+            _solve_adjoint()  # fail at construction, not in the middle of training
+
+    @property
+    def field(self) -> nn.Module:
+        return self.dynamics.field
+
+    @property
+    def trace(self) -> str:
+        return self.dynamics.trace
+
+    def _check(self, x: Tensor, what: str) -> None:
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.dim:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(
+                f"{what} must be a tensor of shape (batch, {self.dim}), got {shape}; "
+                f"reshape with {what}.reshape(-1, {self.dim})"
+            )
+
+    def _time(self, t: float | None) -> float:
+        t = self.t1 if t is None else float(t)
+        if not 0 < t <= self.t1:
+            raise ValueError(f"time t must lie in (0, t1={self.t1:g}], got {t:g}")
+        return t
+
+    def integrate(self, z: Tensor, times: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Solve the augmented ODE from ``z`` at ``times[0]`` through ``times``.
+
+        Returns the states ``zs`` (``(len(times), batch, dim)``) and ``Δ`` with
+        ``Δ[k] = log p_{times[k]}(zs[k]) - log p_{times[0]}(z)`` (``(len(times), batch)``).
+        ``times`` may decrease (a solve backwards in time, from data towards the base).
+        """
+        self._check(z, "z")
+        times = torch.as_tensor(times, dtype=z.dtype, device=z.device)
+        if self.trace == "hutchinson":
+            self.dynamics.noise = sample_probe(z, self.probe, generator)
+        state = torch.cat([z, torch.zeros_like(z[:, :1])], dim=1)
+        solver = _solve_adjoint() if self.adjoint else solve
+        sol = solver(self.dynamics, state, times, self.rtol, self.atol, self.method, self.options)
+        self.last_stats = sol.stats
+        return sol.ys[..., :-1], sol.ys[..., -1]
+
+    def to_base(self, x: Tensor, t: float | None = None, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Carry points ``x`` at time ``t`` (default ``t1``) back to ``t = 0``: ``(z0, Δ)``."""
+        self._check(x, "x")
+        times = torch.tensor([self._time(t), 0.0], dtype=x.dtype, device=x.device)
+        zs, delta = self.integrate(x, times, generator)
+        return zs[-1], delta[-1]
+
+    def log_prob(self, x: Tensor, t: float | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """``log p_t(x)`` for each row of ``x`` (default ``t = t1``, the model's density).
+
+        With ``trace="hutchinson"`` this is an unbiased estimate, exact in expectation.
+        """
+        z0, delta = self.to_base(x, t, generator)
+        return standard_normal_log_prob(z0) - delta
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Same as :meth:`log_prob`."""
+        return self.log_prob(x)
+
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, times: Sequence[float] | Tensor | None = None
+    ) -> Tensor:
+        """``n`` samples of the model: base samples pushed from ``t = 0`` to ``t1``.
+
+        With ``times`` (increasing, from 0) the whole path is returned, ``(len(times), n, dim)``.
+        """
+        zs, _ = self.sample_with_log_prob(self.base_sample(n, generator), times)
+        return zs[-1] if times is None else zs
+
+    def base_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` draws of the base density ``N(0, I)`` in the flow's dtype and device."""
+        if not (isinstance(n, int) and n >= 1):
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        p = next(self.parameters(), None)
+        dtype = p.dtype if p is not None else torch.get_default_dtype()
+        device = p.device if p is not None else None
+        return torch.randn(n, self.dim, generator=generator, dtype=dtype).to(device)
+
+    def sample_with_log_prob(self, z0: Tensor, times: Sequence[float] | Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Push base points ``z0`` through ``times`` (default ``[0, t1]``): paths and their log-densities."""
+        self._check(z0, "z0")
+        times = torch.as_tensor([0.0, self.t1] if times is None else times, dtype=z0.dtype, device=z0.device)
+        if times[0] != 0 or times[-1] > self.t1 + 1e-12:
+            raise ValueError(f"sampling times must start at 0 and end by t1={self.t1:g}, got {times.tolist()}")
+        zs, delta = self.integrate(z0, times)
+        return zs, standard_normal_log_prob(z0)[None] + delta
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, t1={self.t1:g}, trace={self.trace!r}, probe={self.probe!r}, method={self.method!r}, "
+            f"rtol={self.rtol:g}, atol={self.atol:g}, options={self.options}, adjoint={self.adjoint}"
+        )
+
+
+def _solve_adjoint() -> Any:
+    """``nodekit.adjoint.solve_adjoint``, imported lazily so the flow works without it."""
+    try:
+        from ..adjoint import solve_adjoint
+    except ImportError as err:
+        raise NotImplementedError(
+            "CNF(adjoint=True) needs nodekit.adjoint.solve_adjoint, which this nodekit does not provide; "
+            "use adjoint=False (backpropagation through the solver)"
+        ) from err
+    return solve_adjoint
+
+
+def time_training_step(dim: int, trace: str, hidden: int = 64, batch: int = 100, repeats: int = 5) -> float:
+    """Median wall seconds of one training step's worth of work in ``dim`` dimensions.
+
+    A fresh ``ConcatTimeMLP(dim, (hidden, hidden))`` flow takes one RK4 step (4 evaluations of
+    the augmented field) to compute ``log p(x)`` for a batch, then backpropagates through it.
+    """
+    flow = CNF(ConcatTimeMLP(dim, (hidden, hidden)), dim, t1=0.1, trace=trace, method="rk4")
+    x = torch.randn(batch, dim)
+    seconds = []
+    for _ in range(repeats + 1):  # the first run warms up and is not counted
+        start = time.perf_counter()
+        flow.log_prob(x).mean().backward()
+        seconds.append(time.perf_counter() - start)
+    return sorted(seconds[1:])[len(seconds[1:]) // 2]
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class CNFTrainConfig:
+    """Maximum-likelihood training on fresh samples of a toy density each iteration (Adam)."""
+
+    iterations: int
+    batch_size: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    checkpoint_every: int = 100
+
+
+@dataclass
+class CNFHistory:
+    """Per-iteration training NLL (nats), forward NFE and seconds."""
+
+    loss: list[float] = field(default_factory=list)
+    forward_nfe: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def iterations(self) -> int:
+        return len(self.loss)
+
+
+def cnf_run_key(name: str, model: CNF, density: ToyDensity, config: CNFTrainConfig) -> str:
+    """Hash of everything that fixes a training run: configuration, architecture, initial weights, data."""
+    weights = hashlib.sha256()
+    for value in model.state_dict().values():
+        weights.update(value.detach().cpu().numpy().tobytes())
+    spec = {
+        "name": name,
+        "config": asdict(config),
+        "model": repr(model),
+        "dtype": str(next(model.parameters()).dtype),
+        "initial_weights": weights.hexdigest(),
+        "density": repr(density),
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def train_cnf(
+    model: CNF,
+    density: ToyDensity,
+    config: CNFTrainConfig,
+    *,
+    name: str,
+    device: torch.device | str = "cpu",
+    use_cache: bool = True,
+    progress: bool = True,
+) -> CNFHistory:
+    """Fit ``model`` in place by maximum likelihood, ``min -mean log p(x)`` over fresh batches.
+
+    The batch of iteration ``k`` depends only on ``(config.seed, k)``, so a run interrupted
+    and resumed from its last checkpoint (every ``checkpoint_every`` iterations, under
+    ``nodekit.train.cache_dir()``) ends exactly where an uninterrupted one would.
+    """
+    from ..train import cache_dir
+
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history = CNFHistory()
+    path = cache_dir() / f"{name}-{cnf_run_key(name, model, density, config)}" / "checkpoint.pt"
+    if use_cache and path.exists():
+        state = torch.load(path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = CNFHistory(**state["history"])
+    bar = tqdm(
+        total=config.iterations, initial=history.iterations, desc=name, unit="it",
+        disable=not progress, mininterval=1.0, dynamic_ncols=True,
+    )
+    dtype = next(model.parameters()).dtype
+    model.train()
+    for it in range(history.iterations, config.iterations):
+        start = time.perf_counter()
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + it)
+        x = density.sample(config.batch_size, generator=generator, dtype=dtype).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = -model.log_prob(x, generator=generator).mean()
+        nfe = model.last_stats.nfe
+        loss.backward()
+        optimizer.step()
+        history.loss.append(loss.item())
+        history.forward_nfe.append(nfe)
+        history.seconds.append(time.perf_counter() - start)
+        done = it + 1
+        if use_cache and (done % config.checkpoint_every == 0 or done == config.iterations):
+            _save_atomic(path, model, optimizer, history)
+        if done % 10 == 0 or done == config.iterations:
+            bar.set_postfix(nll=f"{sum(history.loss[-10:]) / len(history.loss[-10:]):.3f}", nfe=nfe, refresh=False)
+        bar.update(1)
+    bar.close()
+    model.eval()
+    return history
+
+
+def _save_atomic(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, history: CNFHistory) -> None:
+    """Write the checkpoint to a temporary file and rename it, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": asdict(history)}, tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,298 @@
+"""Continuous normalizing flows (nodekit.models.cnf) and the 2-D toy densities (nodekit.densities)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nodekit.densities import TOY_DENSITIES, entropy_estimate, evaluate_on_grid, toy_density
+from nodekit.models.cnf import (
+    CNF,
+    CNFTrainConfig,
+    ConcatTimeMLP,
+    LinearField,
+    exact_trace,
+    hutchinson_trace,
+    hutchinson_variance,
+    linear_flow_log_prob,
+    sample_probe,
+    standard_normal_log_prob,
+    time_training_step,
+    train_cnf,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These small 2-D problems run fastest on one thread (and far faster on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+LINEAR_FLOWS = {
+    "stable focus (non-symmetric)": [[-1.0, -1.0], [1.0, -1.0]],
+    "shear (non-normal)": [[0.5, 2.0], [0.0, -0.3]],
+    "centre (trace 0)": [[0.0, -1.0], [1.0, 0.0]],
+    "stable node": [[-1.0, 0.0], [0.0, -2.0]],
+    "expanding, non-symmetric": [[0.3, -0.8], [0.4, 0.2]],
+}
+
+
+@pytest.mark.parametrize("A", LINEAR_FLOWS.values(), ids=LINEAR_FLOWS.keys())
+def test_linear_flow_matches_closed_form(A):
+    A = torch.tensor(A, dtype=torch.float64)
+    T = 0.8
+    flow = CNF(LinearField(A), dim=2, t1=T, rtol=1e-10, atol=1e-10).double()
+    x = 1.5 * torch.randn(300, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        log_p = flow.log_prob(x)
+    assert (log_p - linear_flow_log_prob(x, A, T)).abs().max() <= 1e-5
+
+
+def random_field(dim: int, seed: int = 0) -> ConcatTimeMLP:
+    torch.manual_seed(seed)
+    return ConcatTimeMLP(dim, hidden=(32, 32)).double()
+
+
+def test_exact_trace_matches_jacobian():
+    field = random_field(3)
+    z = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(0.3, dtype=torch.float64)
+    f = field(t, z)
+    expected = torch.stack(
+        [torch.trace(torch.autograd.functional.jacobian(lambda v: field(t, v[None])[0], z[i].detach())) for i in range(5)]
+    )
+    assert torch.allclose(exact_trace(f, z), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "rademacher"])
+def test_hutchinson_is_unbiased(kind):
+    """Mean over many probes within 4 standard errors of the exact trace, at every point."""
+    field = random_field(4, seed=1)
+    points, probes = 6, 20_000
+    z0 = torch.randn(points, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    z = z0.repeat_interleave(probes, dim=0).requires_grad_(True)
+    t = torch.tensor(0.2, dtype=torch.float64)
+    f = field(t, z)
+    probe = sample_probe(z, kind, torch.Generator().manual_seed(3))
+    estimates = hutchinson_trace(f, z, probe).detach().reshape(points, probes)
+    exact = exact_trace(f, z).detach().reshape(points, probes)[:, 0]
+    standard_error = estimates.std(dim=1) / math.sqrt(probes)
+    assert ((estimates.mean(dim=1) - exact).abs() <= 4 * standard_error).all()
+    assert (estimates.var(dim=1) > 0).all()
+
+
+def test_probe_moments():
+    like = torch.empty(200_000, 3, dtype=torch.float64)
+    for kind in ("gaussian", "rademacher"):
+        eps = sample_probe(like, kind, torch.Generator().manual_seed(0))
+        second_moment = eps.T @ eps / len(eps)
+        assert torch.allclose(second_moment, torch.eye(3, dtype=torch.float64), atol=0.02)
+    rademacher = sample_probe(like, "rademacher")
+    assert set(rademacher.unique().tolist()) == {-1.0, 1.0}
+
+
+def test_hutchinson_variance_matches_theory_on_linear_field():
+    """Var(εᵀAε) = 2‖A_s‖²_F (Gaussian) and 2(‖A_s‖²_F − Σ a_ii²) (Rademacher)."""
+    A = torch.tensor([[0.5, 2.0], [0.0, -0.3]], dtype=torch.float64)
+    sym_sq = ((A + A.T) / 2).pow(2).sum().item()
+    theory = {"gaussian": 2 * sym_sq, "rademacher": 2 * (sym_sq - 0.5**2 - 0.3**2)}
+    z = torch.zeros(100_000, 2, dtype=torch.float64, requires_grad=True)
+    f = z @ A.T
+    for kind, var in theory.items():
+        assert hutchinson_variance(A, kind).item() == pytest.approx(var)
+        est = hutchinson_trace(f, z, sample_probe(z, kind, torch.Generator().manual_seed(1)))
+        assert abs(est.var().item() - var) <= 0.05 * var
+
+
+def test_hutchinson_probe_is_fixed_within_a_solve():
+    """Each solve draws one probe; the same generator seed gives the same estimate."""
+    flow = CNF(random_field(2), dim=2, trace="hutchinson", method="rk4", options={"step_size": 0.1}).double()
+    x = torch.randn(10, 2, dtype=torch.float64)
+    with torch.no_grad():
+        a = flow.log_prob(x, generator=torch.Generator().manual_seed(5))
+        b = flow.log_prob(x, generator=torch.Generator().manual_seed(5))
+        c = flow.log_prob(x, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    probe = flow.dynamics.noise
+    assert probe.shape == (10, 2) and set(probe.unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_sample_then_log_prob_round_trip():
+    torch.manual_seed(0)
+    flow = CNF(ConcatTimeMLP(2, hidden=(32, 32)), dim=2, t1=0.5, rtol=1e-7, atol=1e-7).double()
+    with torch.no_grad():
+        z0 = flow.base_sample(200, torch.Generator().manual_seed(1))
+        path, log_p_forward = flow.sample_with_log_prob(z0)
+        z0_back, _ = flow.to_base(path[-1])
+        log_p_backward = flow.log_prob(path[-1])
+    assert (z0_back - z0).abs().max() <= 1e-5
+    assert (log_p_backward - log_p_forward[-1]).abs().max() <= 1e-5
+
+
+def test_trained_density_integrates_to_one():
+    """A briefly trained flow on 8 Gaussians: its density sums to ≈1 over a 2-D grid."""
+    torch.manual_seed(0)
+    flow = CNF(ConcatTimeMLP(2, hidden=(32, 32)), dim=2, t1=0.5, rtol=1e-3, atol=1e-3)
+    history = train_cnf(
+        flow, toy_density("8gaussians"), CNFTrainConfig(iterations=60, lr=5e-3), name="test", use_cache=False, progress=False
+    )
+    assert history.loss[-1] < history.loss[0]
+    flow.rtol = flow.atol = 1e-5
+    assert abs(evaluate_on_grid(flow.log_prob, extent=7.0, resolution=140).mass - 1) <= 0.01
+
+
+def test_training_is_cached_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("NODEKIT_CACHE", str(tmp_path))
+    config = CNFTrainConfig(iterations=6, checkpoint_every=3)
+
+    def fresh() -> CNF:
+        torch.manual_seed(0)
+        return CNF(ConcatTimeMLP(2, hidden=(8,)), dim=2, method="rk4", options={"step_size": 0.25})
+
+    straight = fresh()
+    history = train_cnf(straight, toy_density("moons"), config, name="straight", progress=False)
+    assert history.iterations == 6 and history.forward_nfe == [8] * 6
+
+    # Same run again: loaded from the cache, not retrained.
+    again = fresh()
+    assert train_cnf(again, toy_density("moons"), config, name="straight", progress=False).loss == history.loss
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), again.state_dict().values()))
+
+    # Interrupted in iteration 5: the rerun resumes from the checkpoint after iteration 3.
+    density = toy_density("moons")
+    calls = []
+
+    def interrupted(n, generator=None, dtype=torch.float32):
+        calls.append(n)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return type(density).sample(density, n, generator, dtype)
+
+    monkeypatch.setattr(density, "sample", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_cnf(fresh(), density, config, name="interrupted", progress=False)
+    calls.clear()
+    resumed = train_cnf(fresh(), density, config, name="interrupted", progress=False)
+    assert len(calls) == 3 and resumed.loss == history.loss
+
+
+@pytest.mark.parametrize("trace", ["exact", "hutchinson"])
+def test_adjoint_gradients_match_backprop(trace):
+    """CNF(adjoint=True) gives the gradients of backprop through the solver; the Hutchinson
+    probe drawn for the forward solve is the one the backward solve uses."""
+    pytest.importorskip("nodekit.adjoint")
+    x = torch.randn(20, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    grads = []
+    for adjoint in (False, True):
+        torch.manual_seed(0)
+        flow = CNF(ConcatTimeMLP(2, hidden=(16, 16)), dim=2, trace=trace, rtol=1e-10, atol=1e-10, adjoint=adjoint).double()
+        flow.log_prob(x, generator=torch.Generator().manual_seed(1)).mean().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in flow.parameters()]))
+    assert torch.allclose(grads[0], grads[1], rtol=1e-5, atol=1e-8)
+
+
+def test_adjoint_flag_without_the_adjoint_module_is_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nodekit.adjoint", None)  # as if nodekit had no adjoint
+    with pytest.raises(NotImplementedError, match="use adjoint=False"):
+        CNF(ConcatTimeMLP(2, hidden=(4,)), dim=2, adjoint=True)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(trace="jacobian"), "unknown trace 'jacobian'; choose one of: exact, hutchinson"),
+        (dict(probe="uniform"), "unknown probe 'uniform'; choose one of: rademacher, gaussian"),
+        (dict(t1=0.0), "t1 must be positive"),
+        (dict(dim=0), "dim must be a positive int"),
+    ],
+)
+def test_bad_configuration_is_a_clear_error(kwargs, match):
+    args = dict(field=ConcatTimeMLP(2, hidden=(4,)), dim=2) | kwargs
+    with pytest.raises(ValueError, match=match):
+        CNF(**args)
+
+
+def test_bad_inputs_are_clear_errors():
+    flow = CNF(ConcatTimeMLP(2, hidden=(4,)), dim=2)
+    with pytest.raises(ValueError, match=r"x must be a tensor of shape \(batch, 2\), got \(5, 3\)"):
+        flow.log_prob(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match=r"got \(2,\); reshape"):
+        flow.log_prob(torch.zeros(2))
+    with pytest.raises(ValueError, match=r"time t must lie in \(0, t1=0.5\]"):
+        flow.log_prob(torch.zeros(4, 2), t=0.7)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        flow.sample(0)
+    with pytest.raises(ValueError, match="sampling times must start at 0"):
+        flow.sample(3, times=[0.1, 0.5])
+    with pytest.raises(ValueError, match="unknown probe 'normal'"):
+        sample_probe(torch.zeros(2, 2), "normal")
+    with pytest.raises(ValueError, match="unknown probe 'normal'"):
+        hutchinson_variance(torch.eye(2), "normal")
+    with pytest.raises(ValueError, match=r"A must be a square matrix, got shape \(2, 3\)"):
+        LinearField(torch.zeros(2, 3))
+
+
+def test_standard_normal_log_prob():
+    z = torch.randn(7, 3, dtype=torch.float64)
+    expected = torch.distributions.MultivariateNormal(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)).log_prob(z)
+    assert torch.allclose(standard_normal_log_prob(z), expected)
+
+
+def test_time_training_step_exact_grows_with_dimension():
+    assert time_training_step(64, "exact", repeats=1) > time_training_step(64, "hutchinson", repeats=1)
+
+
+# ----------------------------------------------------------------------------- densities
+
+
+@pytest.mark.parametrize("name", TOY_DENSITIES)
+def test_toy_density_is_normalised_and_matches_its_samples(name):
+    density = toy_density(name)
+    assert abs(evaluate_on_grid(density.log_prob, extent=6.0, resolution=600, dtype=torch.float64).mass - 1) <= 0.01
+    x = density.sample(4000, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (4000, 2) and x.dtype == torch.float32
+    assert torch.isfinite(density.log_prob(x)).all()  # samples lie where the density is positive
+    # Samples are distributed as the density says: the mean NLL of samples is the entropy.
+    entropy, se = entropy_estimate(density, n=50_000, seed=1)
+    assert abs(-density.log_prob(x.double()).mean().item() - entropy) <= 0.1
+
+
+def test_toy_density_closed_forms():
+    assert entropy_estimate(toy_density("checkerboard"), n=1000)[0] == pytest.approx(math.log(32))
+    # 8 Gaussians barely overlap: the entropy is close to log 8 + that of one Gaussian.
+    std = 0.5 / 1.414
+    separated = math.log(8) + math.log(2 * math.pi * math.e * std**2)
+    assert entropy_estimate(toy_density("8gaussians"))[0] == pytest.approx(separated, abs=0.02)
+
+
+def test_toy_density_samples_are_reproducible():
+    a = toy_density("rings").sample(50, generator=torch.Generator().manual_seed(3))
+    b = toy_density("rings").sample(50, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_evaluate_on_grid():
+    grid = evaluate_on_grid(lambda x: -x.pow(2).sum(1) / 2 - math.log(2 * math.pi), extent=6.0, resolution=100)
+    assert grid.log_prob.shape == (100, 100) and grid.x[0] == pytest.approx(-5.94)
+    assert grid.mass == pytest.approx(1.0, abs=1e-4)
+    # Rows follow y, columns follow x.
+    tilted = evaluate_on_grid(lambda x: x[:, 1], extent=1.0, resolution=4)
+    assert torch.equal(tilted.log_prob[:, 0], tilted.x) and torch.equal(tilted.log_prob[0], tilted.x[0].expand(4))
+    with pytest.raises(ValueError, match="need extent > 0 and resolution >= 2"):
+        evaluate_on_grid(lambda x: x[:, 0], extent=0.0)
+
+
+def test_toy_density_errors():
+    with pytest.raises(ValueError, match="unknown toy density 'spiral'; choose one of: moons, rings, checkerboard, 8gaussians"):
+        toy_density("spiral")
+    with pytest.raises(ValueError, match=r"shape \(n, 2\), got \(5, 3\)"):
+        toy_density("moons").log_prob(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="positive int"):
+        toy_density("moons").sample(-1)
