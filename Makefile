@@ -22,9 +22,9 @@ book: check-profile venv
 	$(BOOK) execute --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
 	$(BOOK) build --notebooks _build/executed/$(PROFILE)/notebooks --out _build/$(PROFILE)
 
-## Refresh the committed notebooks' outputs in place (quick profile, CPU).
+## Refresh the committed notebooks' outputs in place (quick profile, CPU); ONLY="04 06" picks chapters.
 notebooks: venv
-	$(BOOK) execute --profile quick --device cpu --seed 0 --in-place
+	$(BOOK) execute --profile quick --device cpu --seed 0 --in-place $(if $(ONLY),--only $(ONLY))
 
 ## Unit tests, nbval on the committed notebooks (if any: pytest exits 5 when it collects nothing),
 ## then a build of the committed notebooks with warnings as errors and no remote assets.

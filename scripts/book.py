@@ -84,13 +84,17 @@ def postprocess(nb: dict[str, Any]) -> dict[str, Any]:
     return nb
 
 
-def execute(profile: str, device: str, seed: int, out: Path, in_place: bool) -> None:
-    """Execute every chapter into ``out``; with ``in_place``, copy each result over its source."""
+def execute(profile: str, device: str, seed: int, out: Path, in_place: bool, only: list[str]) -> None:
+    """Execute the chapters into ``out`` (those whose file name contains one of ``only``, if given);
+    with ``in_place``, copy each result over its source."""
     import nbformat
     import papermill
 
     check_profile(profile)
-    for chapter in chapters():
+    selected = [c for c in chapters() if not only or any(key in c.name for key in only)]
+    if not selected:
+        sys.exit(f"error: no chapter in _toc.yml matches {only}; chapters: {[c.name for c in chapters()]}")
+    for chapter in selected:
         target = out / chapter
         target.parent.mkdir(parents=True, exist_ok=True)
         print(f"executing {chapter} (profile={profile}, device={device}, seed={seed})", flush=True)
@@ -151,6 +155,7 @@ def main() -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", type=Path, help="default: _build/executed/<profile>")
     run.add_argument("--in-place", action="store_true", help="also overwrite the source notebooks")
+    run.add_argument("--only", nargs="*", default=[], help="execute only chapters whose file name contains one of these")
     make = commands.add_parser("build")
     make.add_argument("--notebooks", type=Path, required=True, help="folder staged as notebooks/")
     make.add_argument("--out", type=Path, required=True, help="gets src/, doctrees/ and html/")
@@ -161,7 +166,7 @@ def main() -> None:
         check_profile(args.name)
     elif args.command == "execute":
         out = args.out or ROOT / "_build" / "executed" / args.profile
-        execute(args.profile, args.device, args.seed, out.resolve(), args.in_place)
+        execute(args.profile, args.device, args.seed, out.resolve(), args.in_place, args.only)
     else:
         build(args.notebooks.resolve(), args.out.resolve(), args.strict)
 
