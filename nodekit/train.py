@@ -21,11 +21,16 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from .models.ode_block import forward_nfe, ode_blocks
+from .models.ode_block import backward_nfe, forward_nfe, ode_blocks
 from .provenance import REPO_ROOT
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Predict = Callable[[Tensor], Tensor]
+BatchTransform = Callable[[nn.Module, Tensor, Tensor, int, torch.Generator], Tensor]
+"""``transform(model, x, y, epoch, generator) -> x``: replaces a training batch's inputs
+(data augmentation, adversarial examples); ``generator`` is seeded by (seed, epoch)."""
+Regularizer = Callable[[nn.Module, Tensor, Tensor, int], Tensor]
+"""``regularizer(model, x, y, epoch) -> scalar`` added to the loss of every training batch."""
 
 
 def argmax_prediction(outputs: Tensor) -> Tensor:
@@ -58,7 +63,11 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch record of a training run, with the loss and forward NFE of every batch."""
+    """Per-epoch record of a training run, with the loss and forward NFE of every batch.
+
+    ``backward_nfe`` / ``batch_backward_nfe`` count the adjoint's backward evaluations (0 for
+    models without adjoint ODE blocks); runs cached before they were recorded leave them shorter.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
@@ -67,6 +76,8 @@ class History:
     seconds: list[float] = field(default_factory=list)
     batch_loss: list[float] = field(default_factory=list)
     batch_forward_nfe: list[int] = field(default_factory=list)
+    backward_nfe: list[float] = field(default_factory=list)
+    batch_backward_nfe: list[int] = field(default_factory=list)
 
     @property
     def epochs(self) -> int:
@@ -122,6 +133,8 @@ def fit(
     predict: Predict = argmax_prediction,
     use_cache: bool = True,
     progress: bool = True,
+    batch_transform: BatchTransform | None = None,
+    regularizer: Regularizer | None = None,
 ) -> History:
     """Train ``model`` in place with Adam on ``train``, evaluating on ``test`` after every epoch.
 
@@ -130,6 +143,13 @@ def fit(
     :class:`History`. ``loss_fn`` and ``predict`` are not part of the cache key: give runs that
     differ in them different names. With ``use_cache`` a finished run is loaded, not retrained,
     and an interrupted one resumes from its last completed epoch.
+
+    Optional hooks (not part of the cache key either: name such runs differently):
+    ``batch_transform(model, x, y, epoch, generator)`` returns the inputs to train on in place of
+    ``x`` (Gaussian augmentation, adversarial training; its random draws should come from
+    ``generator``, seeded by (seed, epoch), so resumed runs see the same batches);
+    ``regularizer(model, x, y, epoch)`` is added to the loss (e.g. TisODE's steady-state term),
+    evaluated on the transformed inputs. The reported training loss includes the regulariser.
     """
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -153,18 +173,28 @@ def fit(
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         loader = DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=generator)
         model.train()
-        total_loss, correct, seen, nfe = 0.0, 0, 0, 0.0
+        if batch_transform is not None:
+            transform_rng = torch.Generator(device=device).manual_seed(config.seed * 100_003 + epoch + 7_919)
+        total_loss, correct, seen, nfe, nfe_back = 0.0, 0, 0, 0.0, 0.0
         for x, y in loader:
             x, y = x.to(device), y.to(device)
+            if batch_transform is not None:
+                x = batch_transform(model, x, y, epoch, transform_rng).detach()
+                model.train()
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
             batch_nfe = forward_nfe(model)
             nfe += batch_nfe
             loss = loss_fn(logits, y)
+            if regularizer is not None:
+                loss = loss + regularizer(model, x, y, epoch)
             loss.backward()
+            batch_backward = backward_nfe(model)
+            nfe_back += batch_backward
             optimizer.step()
             history.batch_loss.append(loss.item())
             history.batch_forward_nfe.append(batch_nfe)
+            history.batch_backward_nfe.append(batch_backward)
             total_loss += loss.item() * len(y)
             correct += (predict(logits) == y).sum().item()
             seen += len(y)
@@ -173,6 +203,7 @@ def fit(
         history.train_accuracy.append(correct / seen)
         history.test_accuracy.append(evaluate(model, test, device, predict=predict))
         history.forward_nfe.append(nfe / len(loader) if ode_blocks(model) else 0.0)
+        history.backward_nfe.append(nfe_back / len(loader))
         history.seconds.append(time.perf_counter() - start)
         if use_cache:
             _save_atomic(path, model, optimizer, scheduler, history)

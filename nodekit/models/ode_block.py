@@ -63,3 +63,12 @@ def ode_blocks(model: nn.Module) -> list[ODEBlock]:
 def forward_nfe(model: nn.Module) -> int:
     """NFE of the last forward pass, summed over the model's ODE blocks."""
     return sum(b.last_stats.nfe for b in ode_blocks(model) if b.last_stats is not None)
+
+
+def backward_nfe(model: nn.Module) -> int:
+    """NFE of the last backward pass of the model's adjoint ODE blocks (augmented evaluations), summed.
+
+    Blocks trained by backpropagation through the solver make no evaluations of their own in
+    the backward pass and count 0.
+    """
+    return sum(b.last_backward_stats.nfe for b in ode_blocks(model) if b.last_backward_stats is not None)

@@ -1,0 +1,362 @@
+"""Input perturbations for robustness tests: Gaussian noise, FGSM, PGD (L∞ / L2), SPSA.
+
+Every attack is a small frozen dataclass called as ``attack(model, x, y) -> x_adv`` on a batch of
+images in the valid pixel range (``clip``, [0, 1] by default) and returns perturbed images in that
+range. Attacks run the model in eval mode and restore its train/eval mode afterwards; gradients
+are taken with respect to the input only (``torch.autograd.grad``), so the parameters and their
+``.grad`` are left untouched. Gradients flow through exactly the forward computation the model
+uses (for an ODE-net: its solver, method and step size). Random draws (noise, random starts,
+SPSA directions) come from a generator seeded by the attack's ``seed``, so results are
+reproducible and independent of the global RNG.
+
+:func:`robust_accuracy` runs an attack over a data set (optionally crafting the examples on a
+``source`` model: a transfer attack) and returns the accuracy on the perturbed inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm import tqdm
+
+__all__ = [
+    "FGSM",
+    "PGD",
+    "SPSA",
+    "Attack",
+    "Clean",
+    "GaussianNoise",
+    "robust_accuracy",
+]
+
+NORMS = ("linf", "l2")
+
+
+def _check_epsilon(eps: float, what: str = "eps") -> None:
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"{what} must be a finite number >= 0 (the radius of the perturbation ball), got {eps!r}")
+
+
+def _check_clip(clip: tuple[float, float]) -> None:
+    lo, hi = clip
+    if not lo < hi:
+        raise ValueError(f"clip must be (low, high) with low < high, e.g. (0.0, 1.0) for images in [0, 1]; got {clip!r}")
+
+
+def _check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; use one of {NORMS} ('linf' for L-infinity, 'l2' for Euclidean)")
+
+
+def _check_positive_int(value: int, what: str) -> None:
+    if not (isinstance(value, int) and value >= 1):
+        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode and restore its previous train/eval mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """Gradient of the summed cross-entropy of ``model(x)`` with respect to ``x`` only."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def _flat_norm(v: Tensor) -> Tensor:
+    """Per-example L2 norm, shaped to broadcast against ``v``."""
+    return v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+
+
+def project(delta: Tensor, eps: float, norm: str) -> Tensor:
+    """Project perturbations ``delta`` (one per example) onto the ``norm`` ball of radius ``eps``."""
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    scale = (eps / _flat_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
+    return delta * scale
+
+
+class Attack:
+    """Base class: ``attack(model, x, y)`` returns perturbed inputs in the valid range."""
+
+    label: str = "attack"
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        with eval_mode(model):
+            return self.perturb(model, x.detach(), y)
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _generator(self, x: Tensor, seed: int) -> torch.Generator:
+        return torch.Generator(device=x.device).manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Clean(Attack):
+    """No perturbation (the clean accuracy row)."""
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return "clean"
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        return x
+
+
+@dataclass(frozen=True)
+class GaussianNoise(Attack):
+    """Additive Gaussian noise with standard deviation ``sigma`` on the 0–255 pixel scale,
+    for images stored in [0, 1] (so the noise added is ``sigma / 255 · N(0, 1)``), then clipped
+    to ``clip``. Yan et al.'s σ = 50, 75, 100 on MNIST."""
+
+    sigma: float
+    clip: tuple[float, float] = (0.0, 1.0)
+    pixel_scale: float = 255.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_epsilon(self.sigma, "sigma")
+        _check_clip(self.clip)
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"Gaussian σ={self.sigma:g}"
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        g = generator if generator is not None else self._generator(x, self.seed)
+        noise = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+        return (x + self.sigma / self.pixel_scale * noise).clamp(*self.clip)
+
+
+@dataclass(frozen=True)
+class FGSM(Attack):
+    """Fast gradient sign method (Goodfellow et al.): one step ``x + eps · sign(∇ₓ loss)``, clipped."""
+
+    eps: float
+    clip: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        _check_epsilon(self.eps)
+        _check_clip(self.clip)
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"FGSM-{self.eps:g}"
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        grad = input_gradient(model, x, y)
+        return (x + self.eps * grad.sign()).clamp(*self.clip).detach()
+
+
+@dataclass(frozen=True)
+class PGD(Attack):
+    """Projected gradient descent (Madry et al.) in the L∞ or L2 ball of radius ``eps``.
+
+    ``steps`` ascent steps of size ``step_size`` (default ``2.5 · eps / steps``) on the
+    cross-entropy, each followed by projection onto the ball and the valid range; with
+    ``random_start`` the search starts from a uniform point of the ball (L∞) or a random
+    direction at a uniform radius (L2). With ``restarts`` > 1 the attack is repeated from new
+    random starts and, per example, the first perturbation that fools the model (else the last)
+    is kept.
+    """
+
+    eps: float
+    norm: str = "linf"
+    steps: int = 40
+    step_size: float | None = None
+    random_start: bool = True
+    restarts: int = 1
+    clip: tuple[float, float] = (0.0, 1.0)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_epsilon(self.eps)
+        _check_norm(self.norm)
+        _check_positive_int(self.steps, "steps")
+        _check_positive_int(self.restarts, "restarts")
+        if self.step_size is not None:
+            _check_epsilon(self.step_size, "step_size")
+        _check_clip(self.clip)
+
+    @property
+    def alpha(self) -> float:
+        """The step size actually used."""
+        return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        suffix = "" if self.norm == "linf" else " (L2)"
+        return f"PGD-{self.eps:g}{suffix}"
+
+    def _random_start(self, x: Tensor, g: torch.Generator) -> Tensor:
+        if self.norm == "linf":
+            return (torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype) * 2 - 1) * self.eps
+        direction = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
+        direction = direction / _flat_norm(direction).clamp_min(1e-12)
+        radius = torch.rand(x.shape[0], generator=g, device=x.device, dtype=x.dtype).view(-1, *([1] * (x.dim() - 1)))
+        return direction * radius * self.eps
+
+    def _ascent(self, grad: Tensor) -> Tensor:
+        if self.norm == "linf":
+            return self.alpha * grad.sign()
+        return self.alpha * grad / _flat_norm(grad).clamp_min(1e-12)
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        g = self._generator(x, self.seed)
+        best = x.clone()
+        fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+        for _ in range(self.restarts):
+            idx = torch.nonzero(~fooled)[:, 0]  # restarts only attack the examples not fooled yet
+            x0, y0 = x[idx], y[idx]
+            delta = self._random_start(x0, g) if self.random_start else torch.zeros_like(x0)
+            x_adv = (x0 + delta).clamp(*self.clip)
+            for _ in range(self.steps):
+                grad = input_gradient(model, x_adv, y0)
+                delta = project(x_adv + self._ascent(grad) - x0, self.eps, self.norm)
+                x_adv = (x0 + delta).clamp(*self.clip).detach()
+            with torch.no_grad():
+                wrong = model(x_adv).argmax(1) != y0
+            best[idx] = x_adv
+            fooled[idx] = wrong
+            if bool(fooled.all()):
+                break
+        return best
+
+
+@dataclass(frozen=True)
+class SPSA(Attack):
+    """Gradient-free L∞ attack of Uesato et al. (2018): simultaneous-perturbation estimates of the
+    gradient of the margin loss, Adam ascent, projection onto the ball and the valid range.
+
+    Each step draws ``samples`` Rademacher directions ``v`` (in antithetic pairs) and estimates the
+    gradient from ``(loss(x + δv) − loss(x − δv)) / 2δ · v``; it only needs the model's outputs,
+    so it is blind to gradient masking. Per example the first perturbation that fools the model is
+    kept.
+    """
+
+    eps: float
+    steps: int = 20
+    samples: int = 32
+    delta: float = 0.01
+    lr: float = 0.01
+    clip: tuple[float, float] = (0.0, 1.0)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_epsilon(self.eps)
+        _check_positive_int(self.steps, "steps")
+        _check_positive_int(self.samples, "samples")
+        if self.samples % 2:
+            raise ValueError(f"samples must be even (directions come in ± pairs), got {self.samples}")
+        _check_epsilon(self.delta, "delta")
+        _check_epsilon(self.lr, "lr")
+        _check_clip(self.clip)
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"SPSA-{self.eps:g}"
+
+    @staticmethod
+    def margin(logits: Tensor, y: Tensor) -> Tensor:
+        """Largest wrong logit minus the true one (positive ⇔ misclassified)."""
+        true = logits.gather(1, y[:, None])[:, 0]
+        others = logits.scatter(1, y[:, None], float("-inf"))
+        return others.max(1).values - true
+
+    @torch.no_grad()
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        g = self._generator(x, self.seed)
+        n, half = len(x), self.samples // 2
+        delta = torch.zeros_like(x)
+        m, v = torch.zeros_like(x), torch.zeros_like(x)
+        beta1, beta2 = 0.9, 0.999
+        best = x.clone()
+        fooled = model(x).argmax(1) != y
+        for step in range(1, self.steps + 1):
+            signs = torch.randint(0, 2, (n, half, *x.shape[1:]), generator=g, device=x.device).to(x.dtype) * 2 - 1
+            signs = torch.cat([signs, -signs], dim=1)  # (n, samples, ...)
+            probes = (x + delta)[:, None] + self.delta * signs
+            logits = model(probes.clamp(*self.clip).flatten(0, 1))
+            loss = self.margin(logits, y.repeat_interleave(self.samples)).view(n, self.samples)
+            shape = (n, self.samples, *([1] * (x.dim() - 1)))
+            grad = (loss.view(shape) * signs).mean(1) / self.delta
+            m = beta1 * m + (1 - beta1) * grad
+            v = beta2 * v + (1 - beta2) * grad * grad
+            m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
+            delta = project(delta + self.lr * m_hat / (v_hat.sqrt() + 1e-8), self.eps, "linf")
+            delta = (x + delta).clamp(*self.clip) - x
+            x_adv = x + delta
+            now = (model(x_adv).argmax(1) != y) & ~fooled
+            best[now] = x_adv[now]
+            fooled |= now
+            if bool(fooled.all()):
+                break
+        best[~fooled] = (x + delta)[~fooled]
+        return best
+
+
+def _as_dataset(data: Dataset | tuple[Tensor, Tensor]) -> Dataset:
+    if isinstance(data, tuple):
+        return TensorDataset(*data)
+    return data
+
+
+def _reseeded(attack: Attack, batch: int) -> Attack:
+    """The attack with its seed offset by the batch index (fresh noise for every batch)."""
+    if any(f.name == "seed" for f in fields(attack)) and batch:  # type: ignore[arg-type]
+        return replace(attack, seed=attack.seed + 1_000_003 * batch)  # type: ignore[type-var, attr-defined]
+    return attack
+
+
+def robust_accuracy(
+    model: nn.Module,
+    data: Dataset | tuple[Tensor, Tensor],
+    attack: Attack | None = None,
+    *,
+    source: nn.Module | None = None,
+    batch_size: int = 250,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> float:
+    """Accuracy of ``model`` on ``attack``-perturbed examples of ``data`` (clean if ``attack`` is None).
+
+    ``data`` is a data set of ``(image, label)`` pairs or an ``(images, labels)`` tuple. With
+    ``source`` the perturbations are crafted on ``source`` and evaluated on ``model`` (a transfer
+    attack). Examples are attacked in batches of ``batch_size`` whatever the model's prediction,
+    and the attack's randomness is seeded per batch, so the result is reproducible. Both models'
+    train/eval modes are restored.
+    """
+    dataset = _as_dataset(data)
+    attack = attack if attack is not None else Clean()
+    crafter = source if source is not None else model
+    loader = DataLoader(dataset, batch_size=batch_size)
+    correct, seen = 0, 0
+    desc = attack.label + (" (transfer)" if source is not None else "")
+    with eval_mode(model), eval_mode(crafter):
+        for i, (x, y) in enumerate(
+            tqdm(loader, desc=desc, unit="batch", disable=not progress, mininterval=1.0, leave=False)
+        ):
+            x, y = x.to(device), y.to(device)
+            x_adv = _reseeded(attack, i)(crafter, x, y)
+            with torch.no_grad():
+                correct += (model(x_adv).argmax(1) == y).sum().item()
+            seen += len(y)
+    return correct / seen
