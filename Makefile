@@ -6,6 +6,7 @@ PROFILE ?= quick
 DEVICE ?= cpu
 SEED ?= 0
 PYTHON ?= python3
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,9 +29,10 @@ notebooks: venv
 
 ## Unit tests, nbval on the committed notebooks (if any: pytest exits 5 when it collects nothing),
 ## then a build of the committed notebooks with warnings as errors and no remote assets.
+## Both pytest runs use one worker per core (JOBS); a notebook's cells stay together on one worker.
 test: venv
-	$(BIN)/pytest tests/
-	$(if $(wildcard notebooks/*.ipynb),$(BIN)/pytest --nbval-lax notebooks/,@echo "no notebooks to validate")
+	$(BIN)/pytest -n $(JOBS) --dist loadfile tests/
+	$(if $(wildcard notebooks/*.ipynb),$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax notebooks/,@echo "no notebooks to validate")
 	$(BOOK) build --notebooks notebooks --out _build/committed --strict
 
 lab: venv
