@@ -7,6 +7,8 @@ DEVICE ?= cpu
 SEED ?= 0
 PYTHON ?= python3
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# Chapters share one accelerator badly: execute them in parallel only on the CPU.
+BOOK_JOBS := $(if $(filter cpu,$(DEVICE)),$(JOBS),1)
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,12 +22,12 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## Execute every chapter with papermill into _build/executed/$(PROFILE), build _build/$(PROFILE)/html.
 book: check-profile venv
-	$(BOOK) execute --profile $(PROFILE) --device $(DEVICE) --seed $(SEED)
+	$(BOOK) execute --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) --jobs $(BOOK_JOBS)
 	$(BOOK) build --notebooks _build/executed/$(PROFILE)/notebooks --out _build/$(PROFILE)
 
 ## Refresh the committed notebooks' outputs in place (quick profile, CPU); ONLY="04 06" picks chapters.
 notebooks: venv
-	$(BOOK) execute --profile quick --device cpu --seed 0 --in-place $(if $(ONLY),--only $(ONLY))
+	$(BOOK) execute --profile quick --device cpu --seed 0 --in-place --jobs $(JOBS) $(if $(ONLY),--only $(ONLY))
 
 ## Unit tests, nbval on the committed notebooks (if any: pytest exits 5 when it collects nothing),
 ## then a build of the committed notebooks with warnings as errors and no remote assets.

@@ -84,33 +84,64 @@ def postprocess(nb: dict[str, Any]) -> dict[str, Any]:
     return nb
 
 
-def execute(profile: str, device: str, seed: int, out: Path, in_place: bool, only: list[str]) -> None:
+def execute(profile: str, device: str, seed: int, out: Path, in_place: bool, only: list[str], jobs: int = 1) -> None:
     """Execute the chapters into ``out`` (those whose file name contains one of ``only``, if given);
-    with ``in_place``, copy each result over its source."""
-    import nbformat
-    import papermill
-
+    with ``in_place``, copy each result over its source. ``jobs`` > 1 runs that many chapters at
+    once, each in its own process (the chapters use one CPU thread each)."""
     check_profile(profile)
     selected = [c for c in chapters() if not only or any(key in c.name for key in only)]
     if not selected:
         sys.exit(f"error: no chapter in _toc.yml matches {only}; chapters: {[c.name for c in chapters()]}")
+    if jobs > 1 and len(selected) > 1:
+        execute_in_parallel(selected, profile, device, seed, out, in_place, jobs)
+        return
     for chapter in selected:
-        target = out / chapter
-        target.parent.mkdir(parents=True, exist_ok=True)
-        print(f"executing {chapter} (profile={profile}, device={device}, seed={seed})", flush=True)
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                ROOT / chapter, target, cwd=(ROOT / chapter).parent, progress_bar=False,
-                parameters={"profile": profile, "device": device, "seed": seed},
-            )
-        except papermill.PapermillExecutionError as error:
-            sys.exit(f"error: {chapter} failed in cell {error.exec_count}: {error.ename}: "
-                     f"{error.evalue}\nthe executed copy, with the traceback, is {target}")
-        nbformat.write(postprocess(nbformat.read(target, as_version=4)), target)
-        print(f"  done in {time.perf_counter() - start:.0f} s -> {target}", flush=True)
-        if in_place:
-            shutil.copyfile(target, ROOT / chapter)
+        execute_one(chapter, profile, device, seed, out, in_place)
+
+
+def execute_one(chapter: Path, profile: str, device: str, seed: int, out: Path, in_place: bool) -> None:
+    """Execute one chapter with papermill into ``out``, post-process it, optionally copy it back."""
+    import nbformat
+    import papermill
+
+    target = out / chapter
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"executing {chapter} (profile={profile}, device={device}, seed={seed})", flush=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            ROOT / chapter, target, cwd=(ROOT / chapter).parent, progress_bar=False,
+            parameters={"profile": profile, "device": device, "seed": seed},
+        )
+    except papermill.PapermillExecutionError as error:
+        sys.exit(f"error: {chapter} failed in cell {error.exec_count}: {error.ename}: "
+                 f"{error.evalue}\nthe executed copy, with the traceback, is {target}")
+    nbformat.write(postprocess(nbformat.read(target, as_version=4)), target)
+    print(f"  done in {time.perf_counter() - start:.0f} s -> {target}", flush=True)
+    if in_place:
+        shutil.copyfile(target, ROOT / chapter)
+
+
+def execute_in_parallel(selected: list[Path], profile: str, device: str, seed: int, out: Path,
+                        in_place: bool, jobs: int) -> None:
+    """Run :func:`execute_one` for each chapter in a child process, ``jobs`` at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def child(chapter: Path) -> tuple[Path, int, str]:
+        command = [sys.executable, __file__, "execute", "--profile", profile, "--device", device,
+                   "--seed", str(seed), "--out", str(out), "--only", chapter.name, "--jobs", "1"]
+        done = subprocess.run(command + (["--in-place"] if in_place else []), capture_output=True, text=True)
+        return chapter, done.returncode, done.stdout + done.stderr
+
+    print(f"executing {len(selected)} chapters, {jobs} at a time", flush=True)
+    failed = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for chapter, code, log in pool.map(child, selected):
+            print("\n".join(line for line in log.splitlines() if "Kernel is running over TCP" not in line), flush=True)
+            if code != 0:
+                failed.append(str(chapter))
+    if failed:
+        sys.exit(f"error: {len(failed)} chapter(s) failed: {', '.join(failed)} (messages above)")
 
 
 def remote_assets(html_dir: Path) -> list[str]:
@@ -156,6 +187,7 @@ def main() -> None:
     run.add_argument("--out", type=Path, help="default: _build/executed/<profile>")
     run.add_argument("--in-place", action="store_true", help="also overwrite the source notebooks")
     run.add_argument("--only", nargs="*", default=[], help="execute only chapters whose file name contains one of these")
+    run.add_argument("--jobs", type=int, default=1, help="chapters executed at once, each in its own process")
     make = commands.add_parser("build")
     make.add_argument("--notebooks", type=Path, required=True, help="folder staged as notebooks/")
     make.add_argument("--out", type=Path, required=True, help="gets src/, doctrees/ and html/")
@@ -166,7 +198,7 @@ def main() -> None:
         check_profile(args.name)
     elif args.command == "execute":
         out = args.out or ROOT / "_build" / "executed" / args.profile
-        execute(args.profile, args.device, args.seed, out.resolve(), args.in_place, args.only)
+        execute(args.profile, args.device, args.seed, out.resolve(), args.in_place, args.only, args.jobs)
     else:
         build(args.notebooks.resolve(), args.out.resolve(), args.strict)
 
