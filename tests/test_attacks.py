@@ -19,14 +19,6 @@ def cache_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("NODEKIT_CACHE", str(tmp_path))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread is several times faster than two on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def images(n: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)

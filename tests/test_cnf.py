@@ -24,14 +24,6 @@ from nodekit.models.cnf import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small 2-D problems run fastest on one thread (and far faster on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 LINEAR_FLOWS = {
     "stable focus (non-symmetric)": [[-1.0, -1.0], [1.0, -1.0]],

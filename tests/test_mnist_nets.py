@@ -22,14 +22,6 @@ from nodekit.models.fields import ConvField
 from nodekit.train import TrainConfig, fit
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These small convolutions are fastest on one thread, and far faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize("name", MNIST_MODELS)
 def test_parameter_counts_at_paper_width_are_near_the_published_ones(name: str) -> None:
