@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -206,22 +207,17 @@ def fit(
         history.backward_nfe.append(nfe_back / len(loader))
         history.seconds.append(time.perf_counter() - start)
         if use_cache:
-            _save_atomic(path, model, optimizer, scheduler, history)
+            save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "scheduler": scheduler.state_dict(), "history": asdict(history)})
         bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", test_acc=f"{history.test_accuracy[-1]:.3f}")
         bar.update(1)
     bar.close()
     return history
 
 
-def _save_atomic(path: Path, model: nn.Module, optimizer, scheduler, history: History) -> None:
-    """Write the checkpoint to a temporary file and rename it, so a crash never leaves half a file."""
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to a temporary file and rename it, so a crash never leaves half a checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "history": asdict(history),
-    }
     torch.save(state, tmp)
     os.replace(tmp, path)

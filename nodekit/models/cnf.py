@@ -13,11 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -412,7 +410,7 @@ def train_cnf(
     and resumed from its last checkpoint (every ``checkpoint_every`` iterations, under
     ``nodekit.train.cache_dir()``) ends exactly where an uninterrupted one would.
     """
-    from ..train import cache_dir
+    from ..train import cache_dir, save_checkpoint  # nodekit.train imports nodekit.models
 
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -443,7 +441,7 @@ def train_cnf(
         history.seconds.append(time.perf_counter() - start)
         done = it + 1
         if use_cache and (done % config.checkpoint_every == 0 or done == config.iterations):
-            _save_atomic(path, model, optimizer, history)
+            save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": asdict(history)})
         if done % 10 == 0 or done == config.iterations:
             bar.set_postfix(nll=f"{sum(history.loss[-10:]) / len(history.loss[-10:]):.3f}", nfe=nfe, refresh=False)
         bar.update(1)
@@ -451,10 +449,3 @@ def train_cnf(
     model.eval()
     return history
 
-
-def _save_atomic(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, history: CNFHistory) -> None:
-    """Write the checkpoint to a temporary file and rename it, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": asdict(history)}, tmp)
-    os.replace(tmp, path)
