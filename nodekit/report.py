@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from IPython.display import Markdown
@@ -16,9 +17,14 @@ def check(claim: str, holds: bool, measured: str = "") -> None:
 
     The printed verdict line is deterministic, so notebooks mark these cells for nbval;
     ``measured`` (printed on the line after) holds the noisy numbers behind the verdict.
+    With ``NODEKIT_CLAIMS=report`` in the environment a failing claim is printed but does not
+    stop the chapter: a survey of which claims hold at another seed, scale or machine.
     """
+    mode = os.environ.get("NODEKIT_CLAIMS", "raise")
+    if mode not in ("raise", "report"):
+        raise ValueError(f"NODEKIT_CLAIMS={mode!r}: use 'raise' (the default) or 'report'")
     print(f"[{'holds' if holds else 'FAILS'}] {claim}")
-    if not holds:
+    if not holds and mode == "raise":
         raise ClaimFailed(f"claim does not hold: {claim}" + (f" (measured: {measured})" if measured else ""))
 
 
