@@ -10,7 +10,6 @@ to the observations. Gradients come from nodekit's adjoint (or backprop). Runs a
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from tqdm import tqdm
 from .adjoint import solve_adjoint
 from .errors import SolverError
 from .solvers import solve
-from .train import cache_dir
+from .train import cache_dir, run_key
 
 __all__ = [
     "LINEAR_SYSTEMS",
@@ -178,13 +177,6 @@ class DynamicsHistory:
     seconds: float = 0.0
 
 
-def _run_key(name: str, model: nn.Module, config: DynamicsConfig, data: Trajectories) -> str:
-    digest = hashlib.sha256(data.z.numpy().tobytes() + data.t.numpy().tobytes()).hexdigest()[:16]
-    spec = {"name": name, "config": asdict(config), "model": repr(model), "data": digest,
-            "parameters": [list(p.shape) for p in model.parameters()]}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def fit_dynamics(
     model: nn.Module, data: Trajectories, config: DynamicsConfig, *, name: str,
     use_cache: bool = True, progress: bool = True,
@@ -197,7 +189,8 @@ def fit_dynamics(
     """
     if not re.fullmatch(r"[\w.-]+", name):
         raise ValueError(f"name {name!r} names the cache file: use letters, digits, '-', '_' and '.' only")
-    path = cache_dir() / f"{name}-{_run_key(name, model, config, data)}.pt"
+    digest = hashlib.sha256(data.z.numpy().tobytes() + data.t.numpy().tobytes()).hexdigest()[:16]
+    path = cache_dir() / f"{name}-{run_key(name, model, config, data=digest)}.pt"
     if use_cache and path.exists():
         state = torch.load(path, weights_only=False)
         model.load_state_dict(state["model"])

@@ -85,7 +85,7 @@ class History:
         return len(self.train_loss)
 
 
-def _fingerprint(dataset: Dataset) -> str:
+def dataset_fingerprint(dataset: Dataset) -> str:
     """Cheap identity of a data set: its size and its first and last examples."""
     digest = hashlib.sha256(str(len(dataset)).encode())
     for i in (0, len(dataset) - 1):
@@ -94,15 +94,23 @@ def _fingerprint(dataset: Dataset) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_key(name: str, model: nn.Module, config: TrainConfig, train: Dataset, test: Dataset) -> str:
-    """Hash of everything that determines a training run's result."""
+def run_key(name: str, model: nn.Module, config: Any, **data: str) -> str:
+    """Hash of everything that fixes a training run, to name its cache entry.
+
+    That is the run's ``name``, its ``config`` (a dataclass), the architecture (``repr``,
+    parameter shapes and dtypes), the initial weights, and ``data``: one fingerprint string per
+    data source (e.g. ``train=dataset_fingerprint(train)``). Call it before training starts.
+    """
+    weights = hashlib.sha256()
+    for value in model.state_dict().values():
+        weights.update(value.detach().cpu().numpy().tobytes())
     spec = {
         "name": name,
         "config": asdict(config),
         "model": repr(model),
-        "parameters": [list(p.shape) for p in model.parameters()],
-        "train": _fingerprint(train),
-        "test": _fingerprint(test),
+        "parameters": [[list(p.shape), str(p.dtype)] for p in model.parameters()],
+        "initial_weights": weights.hexdigest(),
+        "data": data,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -156,7 +164,8 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.lr_milestones), config.lr_gamma)
     history = History()
-    path = cache_dir() / f"{name}-{run_key(name, model, config, train, test)}" / "checkpoint.pt"
+    key = run_key(name, model, config, train=dataset_fingerprint(train), test=dataset_fingerprint(test))
+    path = cache_dir() / f"{name}-{key}" / "checkpoint.pt"
     if use_cache and path.exists():
         state = torch.load(path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nodekit.train import TrainConfig, evaluate, fit, run_key
+from nodekit.train import TrainConfig, dataset_fingerprint, evaluate, fit, run_key
 
 
 @pytest.fixture(autouse=True)
@@ -73,9 +73,18 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(monkeypatch, tmp_pa
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_run_key_depends_on_config_model_and_data():
-    base = run_key("m", make_model(), CONFIG, blobs(32, 0), blobs(8, 1))
-    assert base == run_key("m", make_model(), CONFIG, blobs(32, 0), blobs(8, 1))
-    assert base != run_key("m", make_model(), TrainConfig(epochs=5), blobs(32, 0), blobs(8, 1))
-    assert base != run_key("m", nn.Linear(2, 2), CONFIG, blobs(32, 0), blobs(8, 1))
-    assert base != run_key("m", make_model(), CONFIG, blobs(32, 2), blobs(8, 1))
+def test_run_key_depends_on_config_model_initial_weights_and_data():
+    def key(model=None, config=CONFIG, train=blobs(32, 0), name="m"):
+        return run_key(name, model if model is not None else make_model(), config,
+                       train=dataset_fingerprint(train), test=dataset_fingerprint(blobs(8, 1)))
+
+    base = key()
+    assert base == key()
+    assert base != key(name="other")
+    assert base != key(config=TrainConfig(epochs=5))
+    assert base != key(model=nn.Linear(2, 2))
+    assert base != key(model=make_model().double())
+    assert base != key(train=blobs(32, 2))
+    torch.manual_seed(1)
+    reseeded = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+    assert base != key(model=reseeded), "a different initialisation must not load another run's cache"

@@ -10,8 +10,6 @@ or estimated by Hutchinson's ``εᵀ (∂f/∂z) ε`` with one probe ``ε`` draw
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -378,22 +376,6 @@ class CNFHistory:
         return len(self.loss)
 
 
-def cnf_run_key(name: str, model: CNF, density: ToyDensity, config: CNFTrainConfig) -> str:
-    """Hash of everything that fixes a training run: configuration, architecture, initial weights, data."""
-    weights = hashlib.sha256()
-    for value in model.state_dict().values():
-        weights.update(value.detach().cpu().numpy().tobytes())
-    spec = {
-        "name": name,
-        "config": asdict(config),
-        "model": repr(model),
-        "dtype": str(next(model.parameters()).dtype),
-        "initial_weights": weights.hexdigest(),
-        "density": repr(density),
-    }
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def train_cnf(
     model: CNF,
     density: ToyDensity,
@@ -410,12 +392,12 @@ def train_cnf(
     and resumed from its last checkpoint (every ``checkpoint_every`` iterations, under
     ``nodekit.train.cache_dir()``) ends exactly where an uninterrupted one would.
     """
-    from ..train import cache_dir, save_checkpoint  # nodekit.train imports nodekit.models
+    from ..train import cache_dir, run_key, save_checkpoint  # nodekit.train imports nodekit.models
 
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history = CNFHistory()
-    path = cache_dir() / f"{name}-{cnf_run_key(name, model, density, config)}" / "checkpoint.pt"
+    path = cache_dir() / f"{name}-{run_key(name, model, config, density=repr(density))}" / "checkpoint.pt"
     if use_cache and path.exists():
         state = torch.load(path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
