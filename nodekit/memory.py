@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -77,13 +78,18 @@ def _peak_rss_mb() -> float:
 def peak_memory(target: str, timeout: float = 600.0, **kwargs: Any) -> MemoryResult:
     """Run ``target(**kwargs)()`` in a fresh Python process and return its memory use.
 
-    ``kwargs`` must be JSON-serialisable. A failure in the child is raised here as a
-    ``RuntimeError`` carrying the child's error output.
+    ``kwargs`` must be JSON-serialisable. The child uses as many CPU threads as the caller's
+    torch (a child with more threads than the caller chose is many times slower on a busy
+    machine). A failure in the child is raised here as a ``RuntimeError`` carrying the child's
+    error output.
     """
     if ":" not in target:
         raise ValueError(f"target must look like 'package.module:function', got {target!r}")
     command = [sys.executable, "-m", "nodekit.memory", target, json.dumps(kwargs)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    env = dict(os.environ)
+    if "torch" in sys.modules:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(sys.modules["torch"].get_num_threads())
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"memory measurement of {target}({kwargs}) failed in the child process:\n{done.stderr[-2000:]}")
     return MemoryResult(**json.loads(done.stdout.strip().splitlines()[-1]))

@@ -4,6 +4,8 @@ its statistics, its memory (flat in the number of steps), the ODE block option, 
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import torch
 import torchdiffeq
@@ -196,6 +198,19 @@ def test_reconstruction_error_shrinks_with_the_tolerance() -> None:
         sol.ys[-1].sum().backward()
         errors.append(sol.backward.reconstruction_error)
     assert errors[0] > errors[1] > errors[2]
+
+
+def test_memory_child_runs_with_the_callers_thread_count(monkeypatch) -> None:
+    seen: dict[str, str] = {}
+
+    def fake_run(command, *, env, **kwargs):
+        seen.update(env)
+        return subprocess.CompletedProcess(command, 0, '{"baseline_mb": 1.0, "peak_mb": 3.0, "seconds": 0.1}\n', "")
+
+    monkeypatch.setattr("nodekit.memory.subprocess.run", fake_run)
+    result = peak_memory("nodekit.gradients:memory_workload", route="adjoint", steps=10)
+    assert result.extra_mb == 2.0
+    assert seen["OMP_NUM_THREADS"] == seen["MKL_NUM_THREADS"] == str(torch.get_num_threads())
 
 
 def test_adjoint_memory_is_flat_and_backprop_memory_grows() -> None:
