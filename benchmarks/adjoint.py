@@ -5,7 +5,7 @@
 Time: a forward and backward pass (loss = mean of the squared final state, float32, t in [0, 1])
 through two fields, with both libraries' adjoints at the same settings:
 
-* ``mlp``:  32-dim state, 32 -> 64 -> 64 -> 32 tanh MLP (nodekit.models.MLPField), batch 128;
+* ``mlp``:  32-dim state, 32 -> 64 -> 64 -> 32 tanh MLP (nodekit.fields.MLPField), batch 128;
 * ``conv``: 16 x 14 x 14 state, the book's ConvField (GroupNorm, ReLU, time-aware 3x3 convs), batch 16.
 
 Cases: rk4 with 20 fixed steps (torchdiffeq's rk4 is the 3/8 rule, also 4 evaluations per
@@ -18,7 +18,7 @@ relative gradient error ``|g - g_ref| / |g_ref|`` against a float64 reference: t
 adjoint at rtol = atol = 1e-8.
 
 Memory: peak RSS of one forward and backward pass of the conv field (batch 8, Euler steps over
-[0, 1]) in a fresh process per point (nodekit.memory), for 10, 100 and 1000 steps: backprop
+[0, 1]) in a fresh process per point (nodekit.measure.memory), for 10, 100 and 1000 steps: backprop
 through nodekit's solver, nodekit's adjoint, torchdiffeq's adjoint.
 """
 
@@ -35,8 +35,8 @@ from solvers import Counted, time_alternating  # benchmarks/solvers.py
 from torch import Tensor, nn
 
 import nodekit
-from nodekit.memory import peak_memory
-from nodekit.models import ConvField, MLPField
+from nodekit.measure.memory import peak_memory
+from nodekit.fields import ConvField, MLPField
 
 T = torch.tensor([0.0, 1.0])
 CASES: dict[str, dict] = {
@@ -133,7 +133,7 @@ def memory_table() -> None:
     extra: dict[str, list[float]] = {}
     for route, label in MEMORY_ROUTES.items():
         extra[route] = [
-            peak_memory("nodekit.gradients:memory_workload", route=route, steps=s, batch=8).extra_mb for s in MEMORY_STEPS
+            peak_memory("nodekit.measure.gradients:memory_workload", route=route, steps=s, batch=8).extra_mb for s in MEMORY_STEPS
         ]
         cells = "".join(f"{mb:>12.1f}" for mb in extra[route])
         print(f"{label:<22}{cells}{extra[route][-1] / extra[route][0]:>9.2f}", flush=True)

@@ -4,7 +4,7 @@
 Command-line paths are relative to the current directory, everything else to the repository root.
 
   check-profile NAME   exit 1 with the known profiles unless NAME is one of them. Standard
-                       library only (it reads nodekit/profiles.py without importing torch), so
+                       library only (it reads nodekit/book/profiles.py without importing torch), so
                        `make book PROFILE=typo` fails before any install or execution.
   execute              run every notebook listed in _toc.yml with papermill (parameters profile,
                        device, seed) into _build/executed/<profile>/, hide the parameter cells,
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PROFILES_FILE = ROOT / "nodekit" / "profiles.py"
+PROFILES_FILE = ROOT / "nodekit" / "book" / "profiles.py"
 HIDDEN_TAGS = {"parameters", "injected-parameters"}
 VOLATILE_CELL_KEYS = ("papermill", "execution", "ExecuteTime")
 REMOTE = r"""["']?(?:https?:)?//[^"'\s)>]*"""
@@ -37,7 +37,7 @@ REMOTE_ASSET = re.compile(
 
 
 def known_profiles() -> dict[str, str]:
-    """The ``PROFILES`` dict literal of nodekit/profiles.py, read with ``ast`` (no torch import)."""
+    """The ``PROFILES`` dict literal of nodekit/book/profiles.py, read with ``ast`` (no torch import)."""
     for node in ast.parse(PROFILES_FILE.read_text()).body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]

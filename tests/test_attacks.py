@@ -8,10 +8,11 @@ from torch.utils.data import TensorDataset
 
 from nodekit.attacks import FGSM, PGD, SPSA, GaussianNoise, robust_accuracy
 from nodekit.models import (
-    count_parameters, steady_state_penalty, tisode, with_solver, yan_cnn, yan_odenet,
+    count_parameters, tisode, with_solver, yan_cnn, yan_odenet,
 )
-from nodekit.robust_training import AdversarialTraining, GaussianAugmentation, SteadyStateRegularizer
-from nodekit.train import TrainConfig, evaluate, fit
+from nodekit.training import TrainConfig, evaluate, fit
+from nodekit.training.hooks import AdversarialTraining, GaussianAugmentation
+from nodekit.training.regularizers import SteadyStateRegularizer, steady_state_penalty
 
 
 @pytest.fixture(autouse=True)

@@ -115,7 +115,7 @@ def test_unknown_profile_is_rejected_with_the_known_ones(command: list[str]) -> 
 
 
 def test_known_profiles_match_nodekit() -> None:
-    from nodekit.profiles import PROFILES
+    from nodekit.book.profiles import PROFILES
 
     assert load_book_script().known_profiles() == PROFILES
 

@@ -12,7 +12,13 @@ import torch
 import torchdiffeq
 from torch import Tensor, nn
 
-from nodekit import MaxStepsExceededError, NonFiniteStateError, StepSizeUnderflowError, odeint, solve
+from nodekit import (
+    MaxStepsExceededError,
+    NonFiniteStateError,
+    StepSizeUnderflowError,
+    odeint,
+    solve,
+)
 from nodekit.solvers.dopri5 import Dopri5Solver, _Step
 
 FIXED = ("euler", "midpoint", "rk4")

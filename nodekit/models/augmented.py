@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .fields import ConcatConv2d, MLPField
+from ..fields import AugmentedConvField, MLPField
 from .ode_block import ODEBlock
 
-__all__ = ["AugmentedConvField", "AugmentedODE", "conv_anode", "mlp_anode", "readout_axes"]
+__all__ = ["AugmentedODE", "conv_anode", "mlp_anode", "readout_axes"]
 
 MAX_NUM_STEPS = 1000
 """dopri5's step limit in Dupont et al.'s release; a field that needs more fails with a clear error."""
@@ -108,27 +108,11 @@ def mlp_anode(
     R^{data_dim + augment_dim}, solved on [0, t1], and a linear head to ``out_features`` outputs
     (``None``: no head, the output is z(T)'s first ``data_dim`` coordinates)."""
     dim = data_dim + augment_dim
-    field = MLPField(dim, hidden=hidden, layers=2, time_dependent=time_dependent, activation=nn.ReLU)
+    field = MLPField(dim, hidden=hidden, layers=2, time="input" if time_dependent else "none", activation=nn.ReLU)
     options = {"max_num_steps": MAX_NUM_STEPS} if method == "dopri5" else {}
     block = ODEBlock(field, t1=t1, method=method, rtol=tol, atol=tol, options=options)
     head = None if out_features is None else nn.Linear(dim, out_features)
     return AugmentedODE(block, data_dim, augment_dim, head)
-
-
-class AugmentedConvField(nn.Module):
-    """Dupont et al.'s convolutional field: 1×1, 3×3 and 1×1 convolutions that see ``t`` as an
-    extra channel, with ReLU between them; ``channels`` in and out, ``filters`` inside."""
-
-    def __init__(self, channels: int, filters: int) -> None:
-        super().__init__()
-        self.conv1 = ConcatConv2d(channels, filters, kernel_size=1)
-        self.conv2 = ConcatConv2d(filters, filters, kernel_size=3)
-        self.conv3 = ConcatConv2d(filters, channels, kernel_size=1)
-
-    def forward(self, t: Tensor, x: Tensor) -> Tensor:
-        x = torch.relu(self.conv1(t, x))
-        x = torch.relu(self.conv2(t, x))
-        return self.conv3(t, x)
 
 
 def conv_anode(

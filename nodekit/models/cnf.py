@@ -11,34 +11,26 @@ or estimated by Hutchinson's ``εᵀ (∂f/∂z) ε`` with one probe ``ε`` draw
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
-from ..densities import ToyDensity
+from ..adjoint import AdjointStats, solve_adjoint
 from ..solvers import SolverStats, solve
 
 __all__ = [
     "CNF",
-    "CNFHistory",
-    "CNFTrainConfig",
-    "ConcatTimeMLP",
-    "LinearField",
     "PROBES",
     "TRACES",
+    "AugmentedDynamics",
     "exact_trace",
     "hutchinson_trace",
     "hutchinson_variance",
     "linear_flow_log_prob",
     "sample_probe",
     "standard_normal_log_prob",
-    "time_training_step",
-    "train_cnf",
 ]
 
 TRACES: tuple[str, ...] = ("exact", "hutchinson")
@@ -104,48 +96,10 @@ def standard_normal_log_prob(z: Tensor) -> Tensor:
     return -0.5 * (z.pow(2).sum(dim=1) + z.shape[1] * math.log(2 * math.pi))
 
 
-# ----------------------------------------------------------------------------- fields
-
-
-class LinearField(nn.Module):
-    """The linear field ``f(t, z) = A z``: its flow ``z(t) = e^{At} z(0)`` has a closed-form density."""
-
-    def __init__(self, A: Tensor) -> None:
-        super().__init__()
-        if A.dim() != 2 or A.shape[0] != A.shape[1]:
-            raise ValueError(f"A must be a square matrix, got shape {tuple(A.shape)}")
-        self.A = nn.Parameter(A.clone())
-
-    def forward(self, t: Tensor, z: Tensor) -> Tensor:
-        return z @ self.A.T
-
-
 def linear_flow_log_prob(x: Tensor, A: Tensor, t: float) -> Tensor:
     """Closed form ``log p_t(x) = log p_0(e^{-At} x) − t·tr(A)`` of the linear flow from ``N(0, I)``."""
     z0 = x @ torch.linalg.matrix_exp(-A * t).T
     return standard_normal_log_prob(z0) - t * torch.trace(A)
-
-
-class ConcatTimeMLP(nn.Module):
-    """MLP field whose every layer sees ``t`` as one more input (FFJORD's ``concat`` layers).
-
-    ``hidden=(64, 64, 64)`` with tanh is the size FFJORD uses for its 2-D toy densities.
-    """
-
-    def __init__(self, dim: int, hidden: Sequence[int] = (64, 64, 64), activation: type[nn.Module] = nn.Tanh) -> None:
-        super().__init__()
-        sizes = [dim, *hidden, dim]
-        self.layers = nn.ModuleList(nn.Linear(a + 1, b) for a, b in zip(sizes, sizes[1:]))
-        self.activation = activation()
-
-    def forward(self, t: Tensor, z: Tensor) -> Tensor:
-        tt = t.to(z.dtype).expand(z.shape[0], 1)
-        h = z
-        for i, layer in enumerate(self.layers):
-            h = layer(torch.cat([h, tt], dim=1))
-            if i < len(self.layers) - 1:
-                h = self.activation(h)
-        return h
 
 
 # ----------------------------------------------------------------------------- the flow
@@ -154,15 +108,19 @@ class ConcatTimeMLP(nn.Module):
 class AugmentedDynamics(nn.Module):
     """``d/dt [z, Δ] = [f(t, z), -tr(∂f/∂z)]`` on a state of shape ``(batch, dim + 1)``.
 
-    ``noise`` is the Hutchinson probe of the current solve, drawn by :class:`CNF` before it.
-    Under ``torch.no_grad`` the trace is taken without a graph and the outputs are detached.
+    One instance serves one solve: ``probe`` is that solve's Hutchinson noise (None for the exact
+    trace), so an adjoint backward pass run later sees the probe of its own forward solve, however
+    many solves came in between. Under ``torch.no_grad`` the trace is taken without a graph and the
+    outputs are detached.
     """
 
-    def __init__(self, field: nn.Module, trace: str) -> None:
+    def __init__(self, field: nn.Module, trace: str, probe: Tensor | None = None) -> None:
         super().__init__()
+        if trace == "hutchinson" and probe is None:
+            raise ValueError("the Hutchinson trace needs a probe: pass probe=sample_probe(z)")
         self.field = field
         self.trace = trace
-        self.noise: Tensor | None = None
+        self.probe = probe
 
     def forward(self, t: Tensor, state: Tensor) -> Tensor:
         keep_graph = torch.is_grad_enabled()
@@ -174,7 +132,7 @@ class AugmentedDynamics(nn.Module):
             if self.trace == "exact":
                 trace = exact_trace(f, z, create_graph=keep_graph)
             else:
-                trace = hutchinson_trace(f, z, self.noise, create_graph=keep_graph)
+                trace = hutchinson_trace(f, z, self.probe, create_graph=keep_graph)
         out = torch.cat([f, -trace[:, None]], dim=1)
         return out if keep_graph else out.detach()
 
@@ -192,7 +150,8 @@ class CNF(nn.Module):
         adjoint: differentiate with nodekit's adjoint method (``nodekit.adjoint``, memory flat
             in the number of steps) instead of backpropagating through the solver's operations.
 
-    ``last_stats`` holds the solver statistics of the most recent (forward) solve.
+    ``last_stats`` holds the solver statistics of the most recent forward solve and, with
+    ``adjoint``, ``last_backward_stats`` those of its backward pass once it has run.
     """
 
     def __init__(
@@ -217,23 +176,15 @@ class CNF(nn.Module):
             raise ValueError(f"dim must be a positive int, got {dim!r}")
         if not t1 > 0:
             raise ValueError(f"t1 must be positive, got {t1}")
-        self.dynamics = AugmentedDynamics(field, trace)
+        self.field = field
+        self.trace = trace
         self.dim, self.t1 = dim, float(t1)
         self.probe = probe
         self.method, self.rtol, self.atol = method, rtol, atol
         self.options = dict(options or {})
         self.adjoint = adjoint
         self.last_stats: SolverStats | None = None
-        if adjoint:
-            _solve_adjoint()  # fail at construction, not in the middle of training
-
-    @property
-    def field(self) -> nn.Module:
-        return self.dynamics.field
-
-    @property
-    def trace(self) -> str:
-        return self.dynamics.trace
+        self.last_backward_stats: AdjointStats | None = None
 
     def _check(self, x: Tensor, what: str) -> None:
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.dim:
@@ -258,12 +209,13 @@ class CNF(nn.Module):
         """
         self._check(z, "z")
         times = torch.as_tensor(times, dtype=z.dtype, device=z.device)
-        if self.trace == "hutchinson":
-            self.dynamics.noise = sample_probe(z, self.probe, generator)
+        probe = sample_probe(z, self.probe, generator) if self.trace == "hutchinson" else None
+        dynamics = AugmentedDynamics(self.field, self.trace, probe)  # binds this solve's probe
         state = torch.cat([z, torch.zeros_like(z[:, :1])], dim=1)
-        solver = _solve_adjoint() if self.adjoint else solve
-        sol = solver(self.dynamics, state, times, self.rtol, self.atol, self.method, self.options)
+        solver = solve_adjoint if self.adjoint else solve
+        sol = solver(dynamics, state, times, self.rtol, self.atol, self.method, self.options)
         self.last_stats = sol.stats
+        self.last_backward_stats = sol.backward if self.adjoint else None
         return sol.ys[..., :-1], sol.ys[..., -1]
 
     def to_base(self, x: Tensor, t: float | None = None, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -318,116 +270,3 @@ class CNF(nn.Module):
             f"dim={self.dim}, t1={self.t1:g}, trace={self.trace!r}, probe={self.probe!r}, method={self.method!r}, "
             f"rtol={self.rtol:g}, atol={self.atol:g}, options={self.options}, adjoint={self.adjoint}"
         )
-
-
-def _solve_adjoint() -> Any:
-    """``nodekit.adjoint.solve_adjoint``, imported lazily so the flow works without it."""
-    try:
-        from ..adjoint import solve_adjoint
-    except ImportError as err:
-        raise NotImplementedError(
-            "CNF(adjoint=True) needs nodekit.adjoint.solve_adjoint, which this nodekit does not provide; "
-            "use adjoint=False (backpropagation through the solver)"
-        ) from err
-    return solve_adjoint
-
-
-def time_training_step(dim: int, trace: str, hidden: int = 64, batch: int = 100, repeats: int = 5) -> float:
-    """Median wall seconds of one training step's worth of work in ``dim`` dimensions.
-
-    A fresh ``ConcatTimeMLP(dim, (hidden, hidden))`` flow takes one RK4 step (4 evaluations of
-    the augmented field) to compute ``log p(x)`` for a batch, then backpropagates through it.
-    """
-    flow = CNF(ConcatTimeMLP(dim, (hidden, hidden)), dim, t1=0.1, trace=trace, method="rk4")
-    x = torch.randn(batch, dim)
-    seconds = []
-    for _ in range(repeats + 1):  # the first run warms up and is not counted
-        start = time.perf_counter()
-        flow.log_prob(x).mean().backward()
-        seconds.append(time.perf_counter() - start)
-    return sorted(seconds[1:])[len(seconds[1:]) // 2]
-
-
-# ----------------------------------------------------------------------------- training
-
-
-@dataclass(frozen=True)
-class CNFTrainConfig:
-    """Maximum-likelihood training on fresh samples of a toy density each iteration (Adam)."""
-
-    iterations: int
-    batch_size: int = 100
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    seed: int = 0
-    checkpoint_every: int = 100
-
-
-@dataclass
-class CNFHistory:
-    """Per-iteration training NLL (nats), forward NFE and seconds."""
-
-    loss: list[float] = field(default_factory=list)
-    forward_nfe: list[int] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-
-    @property
-    def iterations(self) -> int:
-        return len(self.loss)
-
-
-def train_cnf(
-    model: CNF,
-    density: ToyDensity,
-    config: CNFTrainConfig,
-    *,
-    name: str,
-    device: torch.device | str = "cpu",
-    use_cache: bool = True,
-    progress: bool = True,
-) -> CNFHistory:
-    """Fit ``model`` in place by maximum likelihood, ``min -mean log p(x)`` over fresh batches.
-
-    The batch of iteration ``k`` depends only on ``(config.seed, k)``, so a run interrupted
-    and resumed from its last checkpoint (every ``checkpoint_every`` iterations, under
-    ``nodekit.train.cache_dir()``) ends exactly where an uninterrupted one would.
-    """
-    from ..train import cache_dir, run_key, save_checkpoint  # nodekit.train imports nodekit.models
-
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    history = CNFHistory()
-    path = cache_dir() / f"{name}-{run_key(name, model, config, density=repr(density))}" / "checkpoint.pt"
-    if use_cache and path.exists():
-        state = torch.load(path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = CNFHistory(**state["history"])
-    bar = tqdm(
-        total=config.iterations, initial=history.iterations, desc=name, unit="it",
-        disable=not progress, mininterval=1.0, dynamic_ncols=True,
-    )
-    dtype = next(model.parameters()).dtype
-    model.train()
-    for it in range(history.iterations, config.iterations):
-        start = time.perf_counter()
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + it)
-        x = density.sample(config.batch_size, generator=generator, dtype=dtype).to(device)
-        optimizer.zero_grad(set_to_none=True)
-        loss = -model.log_prob(x, generator=generator).mean()
-        nfe = model.last_stats.nfe
-        loss.backward()
-        optimizer.step()
-        history.loss.append(loss.item())
-        history.forward_nfe.append(nfe)
-        history.seconds.append(time.perf_counter() - start)
-        done = it + 1
-        if use_cache and (done % config.checkpoint_every == 0 or done == config.iterations):
-            save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": asdict(history)})
-        if done % 10 == 0 or done == config.iterations:
-            bar.set_postfix(nll=f"{sum(history.loss[-10:]) / len(history.loss[-10:]):.3f}", nfe=nfe, refresh=False)
-        bar.update(1)
-    bar.close()
-    model.eval()
-    return history
-

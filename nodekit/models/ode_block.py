@@ -72,3 +72,19 @@ def backward_nfe(model: nn.Module) -> int:
     the backward pass and count 0.
     """
     return sum(b.last_backward_stats.nfe for b in ode_blocks(model) if b.last_backward_stats is not None)
+
+
+def with_solver(model: nn.Module, method: str, step_size: float | None = None, tol: float = 1e-3) -> nn.Module:
+    """Switch every ODE block of ``model`` (in place) to another solver and return the model.
+
+    Fixed-grid methods use ``step_size``; ``dopri5`` uses ``rtol = atol = tol``. Used to evaluate a
+    trained model with a finer or different solver than it was trained with.
+    """
+    blocks = ode_blocks(model)
+    if not blocks:
+        raise ValueError("with_solver needs a model with at least one ODEBlock")
+    for block in blocks:
+        block.method = method
+        block.options = {"step_size": step_size} if method != "dopri5" and step_size is not None else {}
+        block.rtol = block.atol = tol
+    return model

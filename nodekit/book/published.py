@@ -1,0 +1,114 @@
+"""Every number the book takes from the literature, with its source, in one place.
+
+Each table is a :class:`PublishedTable`: where it comes from (the paper and table, and the seed
+document that quotes it), its columns, and one row per model, values exactly as published
+(strings where the paper gives ``mean ± std`` or a complexity). Chapters put them beside their
+measurements; the reproduction scoreboard lists them all (:data:`TABLES`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CHEN_MNIST", "DUPONT_MNIST", "PublishedTable", "TABLES", "YAN_OTHER_DATA", "YAN_TABLE1",
+    "YAN_TABLE2", "YAN_TABLE3",
+]
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """A published table: ``source`` (paper, table; the seed document quoting it), ``cite`` (the
+    bibliography key), ``columns`` and ``rows`` (model → one value per column)."""
+
+    source: str
+    cite: str
+    columns: tuple[str, ...]
+    rows: dict[str, tuple[Any, ...]]
+
+    def __post_init__(self) -> None:
+        for name, values in self.rows.items():
+            if len(values) != len(self.columns):
+                raise ValueError(f"{self.source}: row {name!r} has {len(values)} values for {len(self.columns)} columns")
+
+    def __getitem__(self, row: str) -> dict[str, Any]:
+        """The row ``row`` as ``{column: value}``."""
+        return dict(zip(self.columns, self.rows[row]))
+
+    def values(self, row: str) -> list[Any]:
+        """The row's values, in column order."""
+        return list(self.rows[row])
+
+
+CHEN_MNIST = PublishedTable(
+    source="Chen et al. (2018), Table 1 (MNIST), as quoted in Lopatin's notes (seed 004)",
+    cite="chen2018neural",
+    columns=("test_error", "params", "memory", "time"),
+    rows={
+        "1-Layer MLP": (1.60, 0.24e6, "–", "–"),
+        "ResNet": (0.41, 0.60e6, "O(L)", "O(L)"),
+        "RK-Net": (0.47, 0.22e6, "O(L̃)", "O(L̃)"),
+        "ODE-Net": (0.42, 0.22e6, "O(1)", "O(L̃)"),
+    },
+)
+
+YAN_TABLE1 = PublishedTable(
+    source="Yan et al. (2020), Table 1 (MNIST, natural training), accuracy %, as quoted in seed 000",
+    cite="yan2020robustness",
+    columns=("clean", "σ=50", "σ=75", "σ=100", "FGSM-0.15", "FGSM-0.3", "FGSM-0.5"),
+    rows={
+        "CNN": ("–", "98.1 ± 0.7", "85.8 ± 4.3", "56.4 ± 5.6", "63.4 ± 2.3", "24.0 ± 8.9", "8.3 ± 3.2"),
+        "ODENet": ("–", "98.7 ± 0.6", "90.6 ± 5.4", "73.2 ± 8.6", "83.5 ± 0.9", "42.1 ± 2.4", "14.3 ± 2.1"),
+    },
+)
+
+YAN_OTHER_DATA = PublishedTable(
+    source="Yan et al. (2020), Table 1, SVHN and ImgNet10 rows (means; the paper gives ± 0.5 to 3.9), seed 000",
+    cite="yan2020robustness",
+    columns=("σ (3 levels)", "FGSM (3 radii)", "published: Gaussian", "published: FGSM"),
+    rows={
+        "SVHN CNN": ("15 / 25 / 35", "3/255, 5/255, 8/255", "90.0 / 76.3 / 60.9", "29.2 / 13.7 / 5.4"),
+        "SVHN ODENet": ("15 / 25 / 35", "3/255, 5/255, 8/255", "95.7 / 88.1 / 78.2", "58.2 / 43.0 / 30.9"),
+        "ImgNet10 CNN": ("10 / 15 / 25", "5/255, 8/255, 16/255", "80.1 / 63.3 / 40.8", "28.5 / 18.1 / 9.4"),
+        "ImgNet10 ODENet": ("10 / 15 / 25", "5/255, 8/255, 16/255", "81.9 / 67.5 / 48.7", "36.2 / 27.2 / 14.4"),
+    },
+)
+
+YAN_TABLE2 = PublishedTable(
+    source="Yan et al. (2020), Table 2 (MNIST, Gaussian augmentation), accuracy %, seed 000",
+    cite="yan2020robustness",
+    columns=("clean", "σ=100", "FGSM-0.3", "FGSM-0.5", "PGD-0.2", "PGD-0.3"),
+    rows={
+        "CNN": ("–", "98.7 ± 0.1", "54.2 ± 1.1", "15.8 ± 1.3", "32.9 ± 3.7", "0.0 ± 0.0"),
+        "ODENet": ("–", "99.4 ± 0.1", "71.5 ± 1.1", "19.9 ± 1.2", "64.7 ± 1.8", "13.0 ± 0.2"),
+    },
+)
+
+YAN_TABLE3 = PublishedTable(
+    source="Yan et al. (2020), Table 3 (MNIST, adversarial training with FGSM-0.3), accuracy %, seed 000",
+    cite="yan2020robustness",
+    columns=("clean", "σ=100", "FGSM-0.3", "FGSM-0.5", "PGD-0.3"),
+    rows={
+        "CNN": ("–", "58.0", "98.4", "21.1", "5.3"),
+        "ODENet": ("–", "84.2", "99.1", "36.0", "12.3"),
+        "TisODE": ("–", "87.9", "99.1", "66.5", "78.9"),
+    },
+)
+
+DUPONT_MNIST = PublishedTable(
+    source="Dupont et al. (2019), Table 1 (MNIST test accuracy, mean ± std over 5 runs)",
+    cite="dupont2019augmented",
+    columns=("test_accuracy",),
+    rows={"NODE": ("96.4 ± 0.5 %",), "ANODE": ("98.2 ± 0.1 %",)},
+)
+
+TABLES: dict[str, PublishedTable] = {
+    "chen-mnist": CHEN_MNIST,
+    "yan-table1": YAN_TABLE1,
+    "yan-other-data": YAN_OTHER_DATA,
+    "yan-table2": YAN_TABLE2,
+    "yan-table3": YAN_TABLE3,
+    "dupont-mnist": DUPONT_MNIST,
+}
+"""Every published table, by a short name (for the scoreboard)."""

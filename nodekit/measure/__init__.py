@@ -1,0 +1,10 @@
+"""Measurements of solves and models.
+
+* :mod:`~nodekit.measure.memory` — peak memory of a piece of work in a fresh process;
+* :mod:`~nodekit.measure.gradients` — the gradient of a loss through a solve by four routes;
+* :mod:`~nodekit.measure.timing` — forward/backward timings by route, CNF training steps;
+* :mod:`~nodekit.measure.tolerance` — accuracy and NFE of a trained model across tolerances;
+* :mod:`~nodekit.measure.stability` — Jacobians and their eigenvalues.
+
+Import the submodule you need (``from nodekit.measure.memory import peak_memory``).
+"""

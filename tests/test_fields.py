@@ -1,0 +1,52 @@
+"""nodekit.fields: the vector fields (MLP time inputs, linear fields, the cubic demo field)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nodekit.fields import CubicMLPField, LinearField, MLPField
+from nodekit.measure.stability import jacobian_eigenvalues
+
+
+def test_cubic_field_layers_steepen_like_the_square_of_the_radius() -> None:
+    torch.manual_seed(0)
+    field = CubicMLPField()
+    (steep_10, width_10), (steep_100, width_100) = field.steepest_layer(10.0), field.steepest_layer(100.0)
+    assert 50 < steep_100 / steep_10 < 200  # ~ (100 / 10)^2
+    assert 50 < width_10 / width_100 < 200
+    # The located layer really is where the field is steep: compare with random points on the circle.
+    angles = torch.rand(1000) * 2 * math.pi
+    ring = 100.0 * torch.stack([angles.cos(), angles.sin()], dim=-1)
+    assert jacobian_eigenvalues(field, ring).abs().max() < steep_100
+
+
+
+def test_mlp_field_time_inputs():
+    torch.manual_seed(0)
+    z = torch.randn(5, 3)
+    none, first, every = (MLPField(3, hidden=(8, 8), time=t) for t in ("none", "input", "every layer"))
+    assert [layer.in_features for layer in none.layers] == [3, 8, 8]
+    assert [layer.in_features for layer in first.layers] == [4, 8, 8]
+    assert [layer.in_features for layer in every.layers] == [4, 9, 9]
+    for field in (first, every):
+        assert not torch.allclose(field(torch.tensor(0.0), z), field(torch.tensor(1.0), z)), "t must matter"
+    assert torch.equal(none(torch.tensor(0.0), z), none(torch.tensor(1.0), z))
+    with pytest.raises(ValueError, match="unknown time input 'always'"):
+        MLPField(3, time="always")
+
+
+def test_linear_field_from_a_matrix_draws_no_random_numbers():
+    A = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)
+    torch.manual_seed(0)
+    expected = torch.rand(2)
+    torch.manual_seed(0)
+    field = LinearField(matrix=A)
+    assert torch.equal(torch.rand(2), expected), "building a field from a matrix must not consume random numbers"
+    assert field.matrix.dtype == torch.float64 and torch.equal(field.matrix, A)
+    z = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    assert torch.equal(field(torch.tensor(0.0), z), z @ A.T)
+    with pytest.raises(ValueError, match=r"matrix must be square, got shape \(2, 3\)"):
+        LinearField(matrix=torch.zeros(2, 3))

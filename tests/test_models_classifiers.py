@@ -1,0 +1,93 @@
+"""nodekit.models.classifiers: Chen et al.'s ResNet / RK-Net / ODE-Net, the small ODE-net."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nodekit.book.published import CHEN_MNIST
+from nodekit.fields import ConvField
+from nodekit.models import (
+    MNIST_MODELS,
+    ODEBlock,
+    ResBlock,
+    backward_nfe,
+    count_parameters,
+    forward_nfe,
+    mnist_model,
+    small_mnist_odenet,
+)
+
+
+@pytest.mark.parametrize("name", MNIST_MODELS)
+def test_parameter_counts_at_paper_width_are_near_the_published_ones(name: str) -> None:
+    published = CHEN_MNIST[name]["params"]
+    assert abs(count_parameters(mnist_model(name, 64)) - published) / published < 0.06
+
+
+def test_resnet_has_about_three_times_the_parameters_of_the_ode_nets() -> None:
+    counts = {name: count_parameters(mnist_model(name, 64)) for name in MNIST_MODELS}
+    assert counts["RK-Net"] == counts["ODE-Net"]
+    assert 2.5 < counts["ResNet"] / counts["ODE-Net"] < 3.0
+
+
+@pytest.mark.parametrize("name", MNIST_MODELS)
+@pytest.mark.parametrize("width", [8, 16])
+def test_logits_shape_and_width(name: str, width: int) -> None:
+    torch.manual_seed(0)
+    model = mnist_model(name, width)
+    out = model(torch.randn(5, 1, 28, 28))
+    assert out.shape == (5, 10)
+    assert model.encoder(torch.randn(2, 1, 28, 28)).shape == (2, width, 6, 6)
+
+
+def test_unknown_model_name_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="ResNet, RK-Net, ODE-Net"):
+        mnist_model("VGG")
+
+
+def test_resnet_block_is_one_euler_step_of_its_field() -> None:
+    torch.manual_seed(0)
+    field = ConvField(8, time_dependent=False)
+    z = torch.randn(3, 8, 6, 6)
+    euler = ODEBlock(field, t1=1.0, method="euler", options={"step_size": 1.0})
+    torch.testing.assert_close(ResBlock(field)(z), euler(z))
+    assert euler.last_stats.nfe == 1
+
+
+def test_resnet_is_six_residual_blocks_with_fields_of_their_own() -> None:
+    model = mnist_model("ResNet", 8)
+    blocks = [m for m in model.block if isinstance(m, ResBlock)]
+    assert len(blocks) == 6
+    assert len({id(b.field) for b in blocks}) == 6
+
+
+def test_rknet_backpropagates_and_odenet_uses_the_adjoint() -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    rk, ode = mnist_model("RK-Net", 4, tol=1e-5), mnist_model("ODE-Net", 4, tol=1e-5)
+    ode.load_state_dict(rk.state_dict())
+    assert not rk.block.adjoint and ode.block.adjoint
+    assert rk.block.method == ode.block.method == "dopri5"
+    grads = []
+    for model in (rk, ode):
+        F.cross_entropy(model(x), y).backward()
+        assert forward_nfe(model) > 0
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert backward_nfe(rk) == 0 and backward_nfe(ode) > 0
+    # Same function, two gradient routes: at a tight tolerance the gradients agree (at 1e-3 they
+    # differ by tens of per cent on this untrained model).
+    assert F.cosine_similarity(grads[0], grads[1], dim=0) > 0.99
+
+
+def test_conv_field_and_small_odenet_shapes():
+    field = ConvField(8)
+    x = torch.randn(2, 8, 6, 6)
+    assert field(torch.tensor(0.3), x).shape == x.shape
+    net = small_mnist_odenet(channels=8, method="euler", options={"step_size": 0.5})
+    logits = net(torch.randn(3, 1, 28, 28))
+    assert logits.shape == (3, 10)
+    assert forward_nfe(net) == 2
+    assert count_parameters(net) == sum(p.numel() for p in net.parameters())
+

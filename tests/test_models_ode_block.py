@@ -1,0 +1,64 @@
+"""nodekit.models.ode_block: the ODE block records its NFE, matches the solver, has an adjoint option."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+import nodekit
+from nodekit.fields import MLPField
+from nodekit.measure.timing import backprop_vs_adjoint
+from nodekit.models import ODEBlock, small_mnist_odenet
+
+F64 = torch.float64
+
+
+class Linear(nn.Module):
+    """z' = W z + b sin(t): linear in z, explicitly time dependent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([[-0.5, -1.0], [1.0, -0.3]], dtype=F64))
+        self.b = nn.Parameter(torch.tensor([0.3, -0.2], dtype=F64))
+
+    def forward(self, t: Tensor, z: Tensor) -> Tensor:
+        return z @ self.w.T + self.b * torch.sin(t)
+
+
+def linear() -> tuple[nn.Module, Tensor]:
+    return Linear(), torch.tensor([[1.0, 0.5], [-0.3, 0.8]], dtype=F64)
+
+
+
+@pytest.mark.parametrize("field", [MLPField(3, 16), MLPField(3, 16, time="input")])
+def test_ode_block_records_nfe_and_matches_solver(field):
+    block = ODEBlock(field, t1=0.5, method="rk4", options={"step_size": 0.1})
+    z = torch.randn(4, 3)
+    out = block(z)
+    assert block.last_stats.nfe == 5 * 4
+    expected = nodekit.odeint(field, z, torch.tensor([0.0, 0.5]), method="rk4", options={"step_size": 0.1})[-1]
+    assert torch.allclose(out, expected)
+
+
+def test_ode_block_adjoint_option() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), ODEBlock(MLPField(4, hidden=16), rtol=1e-9, atol=1e-9), nn.Linear(4, 2))
+    model = model.double()
+    x, y = torch.randn(8, 3, dtype=F64), torch.randint(0, 2, (8,))
+    loss = nn.functional.cross_entropy
+    costs = backprop_vs_adjoint(model, x, y, loss, repeats=2)
+    backprop, adjoint = costs["backprop"], costs["adjoint"]
+    assert model[1].adjoint is False  # restored
+    assert backprop.seconds > 0 and adjoint.seconds > 0
+    assert backprop.backward_nfe == 0 and adjoint.backward_nfe > 0
+    assert adjoint.forward_nfe == backprop.forward_nfe
+    assert (adjoint.gradient - backprop.gradient).abs().max() <= 1e-6 * backprop.gradient.abs().max()
+    block = ODEBlock(MLPField(2), adjoint=True)
+    assert "adjoint=True" in repr(block) and "adjoint" not in repr(ODEBlock(MLPField(2)))
+    block(torch.randn(5, 2)).sum().backward()
+    assert block.last_backward_stats.nfe > 0 and block.last_stats.nfe > 0
+    conv_net = small_mnist_odenet(channels=4, adjoint=True)
+    conv_net(torch.randn(2, 1, 28, 28)).sum().backward()
+    assert conv_net.block.last_backward_stats.intervals == 1
+
