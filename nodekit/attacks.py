@@ -16,9 +16,10 @@ reproducible and independent of the global RNG.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -93,14 +94,48 @@ def project(delta: Tensor, eps: float, norm: str) -> Tensor:
     return delta * scale
 
 
+def _check_inputs_in_range(x: Tensor, clip: tuple[float, float], attack: str) -> None:
+    """Inputs outside ``clip`` would be silently clipped into it: a clear error instead."""
+    if not x.numel():
+        return
+    lo, hi = x.min().item(), x.max().item()
+    if not (clip[0] <= lo and hi <= clip[1]):  # also catches NaN
+        raise ValueError(
+            f"inputs lie in [{lo:.4g}, {hi:.4g}] but {attack} keeps its outputs in [{clip[0]:g}, {clip[1]:g}] "
+            f"and would clip them; pass clip=(low, high) matching the data's valid range "
+            f"(for images normalised by mean m and std s: ((0 - m) / s, (1 - m) / s))"
+        )
+
+
 class Attack:
-    """Base class: ``attack(model, x, y)`` returns perturbed inputs in the valid range."""
+    """Base class: ``attack(model, x, y)`` returns perturbed inputs in the valid range.
+
+    A subclass implements :meth:`perturb`; it may be a frozen dataclass (as the attacks here) or a
+    plain class. An attack with a ``clip`` attribute rejects inputs outside it; one with a
+    ``seed`` attribute gets fresh random draws for every batch of :func:`robust_accuracy`.
+    """
 
     label: str = "attack"
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        clip = getattr(self, "clip", None)
+        if clip is not None:
+            _check_inputs_in_range(x, clip, self.label)
         with eval_mode(model):
             return self.perturb(model, x.detach(), y)
+
+    def for_batch(self, index: int) -> Attack:
+        """The attack to run on batch ``index`` of a data set: its ``seed`` offset by the index, so
+        every batch gets fresh random draws and the result stays reproducible (unchanged if the
+        attack has no ``seed``)."""
+        if not index or not hasattr(self, "seed"):
+            return self
+        seed = self.seed + 1_000_003 * index  # type: ignore[attr-defined]
+        if is_dataclass(self) and any(f.name == "seed" for f in fields(self)):
+            return replace(self, seed=seed)
+        clone = copy.copy(self)
+        clone.seed = seed  # type: ignore[attr-defined]
+        return clone
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -319,13 +354,6 @@ def _as_dataset(data: Dataset | tuple[Tensor, Tensor]) -> Dataset:
     return data
 
 
-def _reseeded(attack: Attack, batch: int) -> Attack:
-    """The attack with its seed offset by the batch index (fresh noise for every batch)."""
-    if any(f.name == "seed" for f in fields(attack)) and batch:  # type: ignore[arg-type]
-        return replace(attack, seed=attack.seed + 1_000_003 * batch)  # type: ignore[type-var, attr-defined]
-    return attack
-
-
 def robust_accuracy(
     model: nn.Module,
     data: Dataset | tuple[Tensor, Tensor],
@@ -355,8 +383,11 @@ def robust_accuracy(
             tqdm(loader, desc=desc, unit="batch", disable=not progress, mininterval=1.0, leave=False)
         ):
             x, y = x.to(device), y.to(device)
-            x_adv = _reseeded(attack, i)(crafter, x, y)
+            x_adv = attack.for_batch(i)(crafter, x, y)
             with torch.no_grad():
                 correct += (model(x_adv).argmax(1) == y).sum().item()
             seen += len(y)
+    if not seen:
+        raise ValueError("robust_accuracy got data with no examples: pass a data set or (images, labels) tuple "
+                         "with at least one example")
     return correct / seen

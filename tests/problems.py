@@ -1,0 +1,64 @@
+"""Small test problems shared by the tests (and usable by the benchmarks): random images, tiny
+classifiers, synthetic two-class images and a few-second training loop, built from torch alone.
+
+Everything is seeded by an explicit generator or seed, so a problem is the same on every run.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def images(n: int = 16, seed: int = 0, classes: int = 3, size: int = 8) -> tuple[Tensor, Tensor]:
+    """``n`` uniform random one-channel ``size``×``size`` images in [0, 1] and random labels."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, size, size, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def small_mlp(seed: int = 0, classes: int = 3, hidden: int = 16, inputs: int = 64) -> nn.Module:
+    """Flatten → Linear → tanh → Linear, initialised from ``seed``."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, classes))
+
+
+def small_cnn(seed: int = 0, classes: int = 2, width: int = 8) -> nn.Module:
+    """A plain ReLU CNN for one-channel 8×8 images: two 3×3 convolutions, pooling, a linear head."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(width, width, 3, padding=1, stride=2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(width * 16, classes),
+    )
+
+
+def stripes(n: int, seed: int) -> TensorDataset:
+    """Two classes of 8×8 images: bright left half or bright right half, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = 0.35 * torch.rand(n, 1, 8, 8, generator=g)
+    x[y == 0, :, :, :4] += 0.4
+    x[y == 1, :, :, 4:] += 0.4
+    return TensorDataset(x.clamp(0, 1), y)
+
+
+def train(model: nn.Module, data: TensorDataset, *, epochs: int = 10, lr: float = 1e-2,
+          batch_size: int = 32, seed: int = 0) -> nn.Module:
+    """Fit ``model`` with Adam on the cross-entropy for a few epochs (seconds on one thread); eval mode."""
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        for x, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    return model.eval()
+
+
+def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    """Fraction of ``x`` that ``model`` classifies as ``y``."""
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()
