@@ -31,6 +31,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
+from .models.modes import eval_mode
+
 __all__ = [
     "APGD",
     "FGSM",
@@ -67,17 +69,6 @@ def _check_positive_int(value: int, what: str) -> None:
         raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
 
 
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode and restore its previous train/eval mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
 def input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     """Gradient of the summed cross-entropy of ``model(x)`` with respect to ``x`` only."""
     x = x.detach().requires_grad_(True)
@@ -100,7 +91,7 @@ def project(delta: Tensor, eps: float, norm: str) -> Tensor:
     return delta * scale
 
 
-def _check_inputs_in_range(x: Tensor, clip: tuple[float, float], attack: str) -> None:
+def check_inputs_in_range(x: Tensor, clip: tuple[float, float], attack: str) -> None:
     """Inputs outside ``clip`` would be silently clipped into it: a clear error instead."""
     if not x.numel():
         return
@@ -126,7 +117,7 @@ class Attack:
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         clip = getattr(self, "clip", None)
         if clip is not None:
-            _check_inputs_in_range(x, clip, self.label)
+            check_inputs_in_range(x, clip, self.label)
         with eval_mode(model):
             return self.perturb(model, x.detach(), y)
 
@@ -553,7 +544,7 @@ def robust_accuracy(
     loader = DataLoader(dataset, batch_size=batch_size)
     correct, seen = 0, 0
     desc = attack.label + (" (transfer)" if source is not None else "")
-    with eval_mode(model), eval_mode(crafter):
+    with eval_mode(model, crafter):
         for i, (x, y) in enumerate(
             tqdm(loader, desc=desc, unit="batch", disable=not progress, mininterval=1.0, leave=False)
         ):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..attacks import Attack
+from ..attacks import Attack, check_inputs_in_range
 
 __all__ = ["AdversarialTraining", "GaussianAugmentation"]
 
@@ -32,6 +32,7 @@ class GaussianAugmentation:
             raise ValueError(f"sigmas must be a non-empty tuple of numbers >= 0, e.g. (50, 75, 100); got {self.sigmas}")
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, epoch: int, generator: torch.Generator) -> Tensor:
+        check_inputs_in_range(x, self.clip, "GaussianAugmentation")
         choice = torch.randint(0, len(self.sigmas), (len(x),), generator=generator, device=x.device)
         sigma = torch.tensor(self.sigmas, dtype=x.dtype, device=x.device)[choice] / self.pixel_scale
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
