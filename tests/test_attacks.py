@@ -1,18 +1,19 @@
-"""nodekit.attacks, the robustness training hooks and Yan et al.'s models."""
+"""nodekit.attacks: perturbations stay in the ball and the pixel range, closed forms, strength, modes, errors."""
 
 import pytest
 import torch
 import torch.nn.functional as F
+from problems import images, stripes
+from problems import small_mlp as small_model
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from nodekit.attacks import FGSM, PGD, SPSA, GaussianNoise, robust_accuracy
 from nodekit.models import (
-    count_parameters, tisode, with_solver, yan_cnn, yan_odenet,
+    with_solver,
+    yan_odenet,
 )
 from nodekit.training import TrainConfig, evaluate, fit
-from nodekit.training.hooks import AdversarialTraining, GaussianAugmentation
-from nodekit.training.regularizers import SteadyStateRegularizer, steady_state_penalty
 
 
 @pytest.fixture(autouse=True)
@@ -21,24 +22,10 @@ def cache_in_tmp(tmp_path, monkeypatch):
 
 
 
-def images(n: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 1, 8, 8, generator=g), torch.randint(0, 3, (n,), generator=g)
 
 
-def small_model(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 3))
 
 
-def stripes(n: int, seed: int) -> TensorDataset:
-    """Two classes of 8×8 images: bright left half or bright right half, plus noise."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    x = 0.35 * torch.rand(n, 1, 8, 8, generator=g)
-    x[y == 0, :, :, :4] += 0.4
-    x[y == 1, :, :, 4:] += 0.4
-    return TensorDataset(x.clamp(0, 1), y)
 
 
 ATTACKS = [
@@ -149,68 +136,13 @@ def test_pgd_through_an_ode_net_uses_its_solver_and_changes_with_it():
     assert model.block.method == "rk4" and not torch.equal(a, b)
 
 
-# -- models ------------------------------------------------------------------------------------ #
-
-def test_published_models_have_about_140k_parameters():
-    counts = [count_parameters(m) for m in (yan_cnn(), yan_odenet(), tisode())]
-    assert all(135_000 <= c <= 145_000 for c in counts), counts
-    assert count_parameters(yan_cnn(8, pool=4)) < 5_000
 
 
-@pytest.mark.parametrize("make", [lambda: yan_cnn(8), lambda: yan_odenet(8), lambda: tisode(8, pool=4)])
-def test_models_map_digits_to_logits(make):
-    assert make()(torch.rand(3, 1, 28, 28)).shape == (3, 10)
 
 
-def test_steady_state_penalty_vanishes_at_a_steady_state_and_reuses_features():
-    torch.manual_seed(0)
-    model = tisode(4, step_size=0.05)
-    x = torch.rand(5, 1, 28, 28)
-    model(x)
-    from_x = steady_state_penalty(model, x, (1.0, 1.05))
-    assert from_x > 0
-    assert torch.allclose(steady_state_penalty(model, None, (1.0, 1.05)), from_x, atol=1e-6)
-    nn.init.zeros_(model.block.field.norm3.weight)  # the field's last layer outputs 0: f ≡ 0
-    nn.init.zeros_(model.block.field.norm3.bias)
-    assert steady_state_penalty(model, x) == 0
-    with pytest.raises(ValueError, match="window"):
-        steady_state_penalty(model, x, (1.0, 0.5))
 
 
-# -- training hooks ------------------------------------------------------------------------------ #
-
-def test_fit_hooks_transform_batches_and_add_the_regularizer():
-    seen = []
-
-    def transform(model, x, y, epoch, generator):
-        seen.append(epoch)
-        return x + 0.01 * torch.randn(x.shape, generator=generator)
-
-    config = TrainConfig(epochs=2, lr=1e-2, batch_size=64)
-    base = fit(small_model(), stripes(128, 0), stripes(64, 1), config, name="plain", progress=False)
-    shifted = fit(small_model(), stripes(128, 0), stripes(64, 1), config, name="plus-one", progress=False,
-                  regularizer=lambda model, x, y, epoch: torch.tensor(1.0))
-    assert shifted.batch_loss[0] == pytest.approx(base.batch_loss[0] + 1.0)
-    runs = [fit(small_model(), stripes(128, 0), stripes(64, 1), config, name=f"t{i}", progress=False,
-                batch_transform=transform) for i in range(2)]
-    assert seen == [0, 0, 1, 1] * 2
-    assert runs[0].batch_loss == runs[1].batch_loss  # the generator is seeded by (seed, epoch)
-    assert runs[0].batch_loss != base.batch_loss
 
 
-def test_robust_training_hooks():
-    model = small_model()
-    x, y = images(32)
-    g = torch.Generator().manual_seed(0)
-    noisy = GaussianAugmentation((50.0, 100.0))(model, x, y, 0, g)
-    assert noisy.min() >= 0 and noisy.max() <= 1 and not torch.equal(noisy, x)
-    mixed = AdversarialTraining(FGSM(0.1), fraction=0.5)(model, x, y, 0, g)
-    changed = (mixed != x).flatten(1).any(1)
-    assert changed.sum() == 16 and (mixed - x).abs().max() <= 0.1 + 1e-6
-    tis = tisode(4)
-    reg = SteadyStateRegularizer(weight=0.01, window=(1.0, 1.05), from_epoch=2)
-    xi = torch.rand(2, 1, 28, 28)
-    tis(xi)
-    assert reg(tis, xi, None, 1) == 0 and reg(tis, xi, None, 2) > 0
-    with pytest.raises(ValueError):
-        GaussianAugmentation(())
+
+

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from art.attacks.evasion import ProjectedGradientDescent
+from problems import accuracy, digits, digits_cnn, images, small_mlp
 
 from nodekit.attacks import APGD, FGSM, PGD, Square, art_classifier, robust_accuracy
-from problems import accuracy, digits, digits_cnn, images, small_mlp
 
 AGREE = 0.03  # "within a few points": 6 of the 200 test digits
 

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from problems import images, small_mlp
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from nodekit.attacks import FGSM, PGD, SPSA, Attack, GaussianNoise, robust_accuracy
-from problems import images, small_mlp
 
 MNIST_NORMALISED = ((0 - 0.1307) / 0.3081, (1 - 0.1307) / 0.3081)  # about (-0.42, 2.82)
 

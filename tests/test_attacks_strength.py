@@ -6,10 +6,10 @@ a few seconds a properly sized SPSA must beat FGSM (the check chapter 6's maskin
 
 import pytest
 import torch
+from problems import accuracy, digits, digits_cnn
 from torch import nn
 
 from nodekit.attacks import FGSM, SPSA, GaussianNoise
-from problems import accuracy, digits, digits_cnn
 
 
 def linear_problem(d: int = 64, n: int = 64) -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:

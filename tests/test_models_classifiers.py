@@ -17,6 +17,9 @@ from nodekit.models import (
     forward_nfe,
     mnist_model,
     small_mnist_odenet,
+    tisode,
+    yan_cnn,
+    yan_odenet,
 )
 
 
@@ -91,3 +94,13 @@ def test_conv_field_and_small_odenet_shapes():
     assert forward_nfe(net) == 2
     assert count_parameters(net) == sum(p.numel() for p in net.parameters())
 
+
+def test_published_models_have_about_140k_parameters():
+    counts = [count_parameters(m) for m in (yan_cnn(), yan_odenet(), tisode())]
+    assert all(135_000 <= c <= 145_000 for c in counts), counts
+    assert count_parameters(yan_cnn(8, pool=4)) < 5_000
+
+
+@pytest.mark.parametrize("make", [lambda: yan_cnn(8), lambda: yan_odenet(8), lambda: tisode(8, pool=4)])
+def test_models_map_digits_to_logits(make):
+    assert make()(torch.rand(3, 1, 28, 28)).shape == (3, 10)

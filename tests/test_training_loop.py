@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from problems import blob_classifier, blobs
+from problems import blob_classifier, blobs, stripes
+from problems import small_mlp as small_model
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -130,3 +131,21 @@ def test_fit_regresses_g1_with_sign_accuracy_and_per_batch_records(monkeypatch):
 def test_sign_prediction():
     assert torch.equal(sign_prediction(torch.tensor([[-0.2], [0.0], [3.0]])), torch.tensor([[-1.0], [1.0], [1.0]]))
 
+
+def test_fit_hooks_transform_batches_and_add_the_regularizer():
+    seen = []
+
+    def transform(model, x, y, epoch, generator):
+        seen.append(epoch)
+        return x + 0.01 * torch.randn(x.shape, generator=generator)
+
+    config = TrainConfig(epochs=2, lr=1e-2, batch_size=64)
+    base = fit(small_model(), stripes(128, 0), stripes(64, 1), config, name="plain", progress=False)
+    shifted = fit(small_model(), stripes(128, 0), stripes(64, 1), config, name="plus-one", progress=False,
+                  regularizer=lambda model, x, y, epoch: torch.tensor(1.0))
+    assert shifted.batch_loss[0] == pytest.approx(base.batch_loss[0] + 1.0)
+    runs = [fit(small_model(), stripes(128, 0), stripes(64, 1), config, name=f"t{i}", progress=False,
+                batch_transform=transform) for i in range(2)]
+    assert seen == [0, 0, 1, 1] * 2
+    assert runs[0].batch_loss == runs[1].batch_loss  # the generator is seeded by (seed, epoch)
+    assert runs[0].batch_loss != base.batch_loss

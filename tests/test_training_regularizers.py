@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nodekit.fields import LinearField
-from nodekit.models import ODEBlock, ODENet
+from nodekit.models import ODEBlock, ODENet, tisode
 from nodekit.training.regularizers import SteadyStateRegularizer, steady_state_penalty
 
 
@@ -49,3 +49,18 @@ def test_regularizer_is_off_before_its_epoch_and_weighted_after():
     reg = SteadyStateRegularizer(weight=0.5, window=(1.0, 1.05), from_epoch=2)
     assert reg(model, x, None, epoch=1).item() == 0.0
     assert reg(model, x, None, epoch=2).item() == pytest.approx(0.5 * steady_state_penalty(model, x).item())
+
+
+def test_steady_state_penalty_vanishes_at_a_steady_state_and_reuses_features():
+    torch.manual_seed(0)
+    model = tisode(4, step_size=0.05)
+    x = torch.rand(5, 1, 28, 28)
+    model(x)
+    from_x = steady_state_penalty(model, x, (1.0, 1.05))
+    assert from_x > 0
+    assert torch.allclose(steady_state_penalty(model, None, (1.0, 1.05)), from_x, atol=1e-6)
+    nn.init.zeros_(model.block.field.norm3.weight)  # the field's last layer outputs 0: f ≡ 0
+    nn.init.zeros_(model.block.field.norm3.bias)
+    assert steady_state_penalty(model, x) == 0
+    with pytest.raises(ValueError, match="window"):
+        steady_state_penalty(model, x, (1.0, 0.5))
