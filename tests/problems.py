@@ -8,11 +8,19 @@ Everything is seeded by an explicit generator or seed, so a problem is the same 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from nodekit import data
+from nodekit.data import write_idx
+from nodekit.fields import ConcatConv2d
+from nodekit.measure.gradients import Gradients
 
 
 def blobs(n: int, seed: int) -> TensorDataset:
@@ -97,3 +105,94 @@ def digits_cnn() -> nn.Module:
     """:func:`small_cnn` (width 8) trained for 15 epochs on :func:`digits` (about 98 % clean test
     accuracy, a few seconds on one thread); trained once per test session. Do not modify it."""
     return train(small_cnn(0, classes=10, width=8), digits()[0], epochs=15)
+
+
+# ------------------------------------------------------------------ gradient problems (float64)
+
+F64 = torch.float64
+
+
+
+class Linear(nn.Module):
+    """z' = W z + b sin(t): linear in z, explicitly time dependent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([[-0.5, -1.0], [1.0, -0.3]], dtype=F64))
+        self.b = nn.Parameter(torch.tensor([0.3, -0.2], dtype=F64))
+
+    def forward(self, t: Tensor, z: Tensor) -> Tensor:
+        return z @ self.w.T + self.b * torch.sin(t)
+
+
+
+def linear() -> tuple[nn.Module, Tensor]:
+    return Linear(), torch.tensor([[1.0, 0.5], [-0.3, 0.8]], dtype=F64)
+
+
+
+class SmoothConv(nn.Module):
+    """Two time-aware 3x3 convolutions with a tanh between them: a conv field smooth enough
+    for fixed-step gradients to converge at the method's order (ReLU kinks slow that down)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = ConcatConv2d(channels, channels), ConcatConv2d(channels, channels)
+
+    def forward(self, t: Tensor, z: Tensor) -> Tensor:
+        return self.conv2(t, torch.tanh(self.conv1(t, z)))
+
+
+
+def conv() -> tuple[nn.Module, Tensor]:
+    torch.manual_seed(1)
+    return SmoothConv(4).double(), torch.randn(2, 4, 5, 5, dtype=F64)
+
+
+
+def weighted_loss(shape: torch.Size) -> callable:
+    """A loss of the states at every output time, with fixed random weights."""
+    weights = torch.randn(shape, dtype=F64, generator=torch.Generator().manual_seed(7))
+    return lambda ys: (weights * ys).sum() + 0.1 * ys[-1].square().sum()
+
+
+
+def assert_close(a: Gradients, b: Gradients, rtol: float) -> None:
+    scale = b.max_abs()
+    for name, diff in a.max_abs_diff(b).items():
+        assert diff <= rtol * max(scale[name], 1.0), f"{name}: max |diff| {diff:.2e}"
+
+
+
+# ------------------------------------------------------------------ IDX files and data roots
+
+IDX_NAMES = {
+    "train-images-idx3-ubyte": (12, 28, 28),
+    "train-labels-idx1-ubyte": (12,),
+    "t10k-images-idx3-ubyte": (5, 28, 28),
+    "t10k-labels-idx1-ubyte": (5,),
+}
+
+
+
+@pytest.fixture(autouse=True)
+def data_root(tmp_path, monkeypatch) -> Path:
+    """Every test gets an empty data root and no Debian Fashion-MNIST."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("NODEKIT_DATA", str(root))
+    monkeypatch.setattr(data.images, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian-package")
+    return root
+
+
+
+def make_idx_set(directory: Path, seed: int = 0, gz: bool = True) -> dict[str, np.ndarray]:
+    """Write four small MNIST-shaped IDX files into ``directory``; return their arrays by file stem."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for stem, shape in IDX_NAMES.items():
+        high = 10 if "labels" in stem else 256
+        arrays[stem] = rng.integers(0, high, size=shape, dtype=np.uint8)
+        write_idx(directory / (stem + (".gz" if gz else "")), arrays[stem])
+    return arrays
+

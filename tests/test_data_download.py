@@ -11,39 +11,12 @@ import http.server
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
+from problems import IDX_NAMES, make_idx_set
+from problems import data_root  # noqa: F401 (fixture: every test gets an empty data root)
 
 from nodekit import data
-from nodekit.data import DownloadError, write_idx
-
-IDX_NAMES = {
-    "train-images-idx3-ubyte": (12, 28, 28),
-    "train-labels-idx1-ubyte": (12,),
-    "t10k-images-idx3-ubyte": (5, 28, 28),
-    "t10k-labels-idx1-ubyte": (5,),
-}
-
-
-@pytest.fixture(autouse=True)
-def data_root(tmp_path, monkeypatch) -> Path:
-    """Every test gets an empty data root and no Debian Fashion-MNIST."""
-    root = tmp_path / "data"
-    monkeypatch.setenv("NODEKIT_DATA", str(root))
-    monkeypatch.setattr(data.images, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian-package")
-    return root
-
-
-def make_idx_set(directory: Path, seed: int = 0, gz: bool = True) -> dict[str, np.ndarray]:
-    """Write four small MNIST-shaped IDX files into ``directory``; return their arrays by file stem."""
-    rng = np.random.default_rng(seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    arrays = {}
-    for stem, shape in IDX_NAMES.items():
-        high = 10 if "labels" in stem else 256
-        arrays[stem] = rng.integers(0, high, size=shape, dtype=np.uint8)
-        write_idx(directory / (stem + (".gz" if gz else "")), arrays[stem])
-    return arrays
+from nodekit.data import DownloadError
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -98,7 +71,6 @@ def published(tmp_path, monkeypatch) -> Path:
 
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
-
 
 
 def test_download_verifies_and_loads(published, serve, data_root):

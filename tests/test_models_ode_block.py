@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import Tensor, nn
+from problems import F64
+from torch import nn
 
 import nodekit
 from nodekit.fields import MLPField
 from nodekit.measure.timing import backprop_vs_adjoint
 from nodekit.models import ODEBlock, small_mnist_odenet
-
-F64 = torch.float64
-
-
-class Linear(nn.Module):
-    """z' = W z + b sin(t): linear in z, explicitly time dependent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.w = nn.Parameter(torch.tensor([[-0.5, -1.0], [1.0, -0.3]], dtype=F64))
-        self.b = nn.Parameter(torch.tensor([0.3, -0.2], dtype=F64))
-
-    def forward(self, t: Tensor, z: Tensor) -> Tensor:
-        return z @ self.w.T + self.b * torch.sin(t)
-
-
-def linear() -> tuple[nn.Module, Tensor]:
-    return Linear(), torch.tensor([[1.0, 0.5], [-0.3, 0.8]], dtype=F64)
-
 
 
 @pytest.mark.parametrize("field", [MLPField(3, 16), MLPField(3, 16, time="input")])
