@@ -21,9 +21,11 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 .PHONY: book notebooks test lab clean check-profile venv
 
 ## Execute every chapter with papermill into _build/executed/$(PROFILE), build _build/$(PROFILE)/html.
+## A chapter that fails is reported (_build/$(PROFILE)/reports/) and the rest of the book still builds.
 book: check-profile venv
-	$(BOOK) execute --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) --jobs $(BOOK_JOBS)
-	$(BOOK) build --notebooks _build/executed/$(PROFILE)/notebooks --out _build/$(PROFILE)
+	$(BOOK) execute --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) --jobs $(BOOK_JOBS); \
+	executed=$$?; \
+	$(BOOK) build --notebooks _build/executed/$(PROFILE)/notebooks --out _build/$(PROFILE) && exit $$executed
 
 ## Refresh the committed notebooks' outputs in place (quick profile, CPU); ONLY="04 06" picks chapters.
 notebooks: venv

@@ -9,14 +9,19 @@ Command-line paths are relative to the current directory, everything else to the
   execute              run every notebook listed in _toc.yml with papermill (parameters profile,
                        device, seed) into _build/executed/<profile>/, hide the parameter cells,
                        strip volatile metadata; --in-place then copies the results over the sources.
-  build                stage _config.yml, _toc.yml, book/ and a notebooks folder in <out>/src,
-                       build the HTML into <out>/html, and fail if a page loads remote assets.
+                       A chapter that fails leaves its failing cell and traceback in
+                       _build/<profile>/reports/<chapter>.log; the others still run.
+  build                stage _config.yml, _toc.yml, book/ and a notebooks folder in <out>/src, write
+                       the execution-status page from the notebooks' provenance, build the HTML
+                       into <out>/html, and fail if a page loads remote assets.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,6 +33,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES_FILE = ROOT / "nodekit" / "book" / "profiles.py"
 HIDDEN_TAGS = {"parameters", "injected-parameters"}
+PROVENANCE_MIME = "application/vnd.nodekit.provenance+json"  # as nodekit.book.provenance writes it
+STATUS_PAGE = Path("book") / "status.md"
+STATUS_MARKER = "<!-- the status table: written by scripts/book.py build -->"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 VOLATILE_CELL_KEYS = ("papermill", "execution", "ExecuteTime")
 REMOTE = r"""["']?(?:https?:)?//[^"'\s)>]*"""
 REMOTE_ASSET = re.compile(
@@ -104,7 +113,7 @@ def execute_one(chapter: Path, profile: str, device: str, seed: int, out: Path, 
     import nbformat
     import papermill
 
-    target = out / chapter
+    target = out / "notebooks" / chapter.name
     target.parent.mkdir(parents=True, exist_ok=True)
     print(f"executing {chapter} (profile={profile}, device={device}, seed={seed})", flush=True)
     start = time.perf_counter()
@@ -114,12 +123,22 @@ def execute_one(chapter: Path, profile: str, device: str, seed: int, out: Path, 
             parameters={"profile": profile, "device": device, "seed": seed},
         )
     except papermill.PapermillExecutionError as error:
-        sys.exit(f"error: {chapter} failed in cell {error.exec_count}: {error.ename}: "
-                 f"{error.evalue}\nthe executed copy, with the traceback, is {target}")
+        log = report_path(profile, chapter)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"{chapter} (profile={profile}, device={device}, seed={seed}) failed in cell "
+                       f"{error.exec_count}:\n\n{error.source}\n\n" + ANSI.sub("", "\n".join(error.traceback)) + "\n")
+        sys.exit(f"error: {chapter} failed in cell {error.exec_count}: {error.ename}: {error.evalue}\n"
+                 f"the failing cell and traceback: {log}\nthe executed copy: {target}")
+    report_path(profile, chapter).unlink(missing_ok=True)
     nbformat.write(postprocess(nbformat.read(target, as_version=4)), target)
     print(f"  done in {time.perf_counter() - start:.0f} s -> {target}", flush=True)
     if in_place:
         shutil.copyfile(target, ROOT / chapter)
+
+
+def report_path(profile: str, chapter: Path) -> Path:
+    """Where a failed execution of ``chapter`` leaves its failing cell and traceback."""
+    return ROOT / "_build" / profile / "reports" / f"{chapter.stem}.log"
 
 
 def execute_in_parallel(selected: list[Path], profile: str, device: str, seed: int, out: Path,
@@ -153,16 +172,48 @@ def remote_assets(html_dir: Path) -> list[str]:
     return found
 
 
+def provenance(notebook: Path) -> dict[str, str] | None:
+    """The provenance rows a chapter recorded when it was executed (None if it recorded none)."""
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            if PROVENANCE_MIME in output.get("data", {}):
+                return output["data"][PROVENANCE_MIME]
+    return None
+
+
+def status_table(notebooks: Path, reports: Path) -> str:
+    """The execution-status page's table: one row per chapter, from its provenance and any failure report."""
+    columns = ("profile", "device", "seed", "wall time", "models", "claims", "git commit", "started")
+    lines = ["| chapter | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
+    for chapter in chapters():
+        notebook = notebooks / chapter.name
+        rows = provenance(notebook) if notebook.exists() else None
+        link = f"[{(rows or {}).get('chapter', chapter.stem)}](../notebooks/{chapter.stem}.ipynb)"
+        failed = reports / f"{chapter.stem}.log"
+        if failed.exists():
+            cells = [f"**failed**: see `{os.path.relpath(failed, ROOT)}`"] + [""] * (len(columns) - 1)
+        elif rows is None:
+            cells = ["not recorded (executed before provenance was machine-readable)"] + [""] * (len(columns) - 1)
+        else:
+            cells = [rows.get(c, "–").replace("|", "/") for c in columns]
+        lines.append(f"| {link} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def build(notebooks: Path, out: Path, strict: bool) -> None:
     """Build the book with ``notebooks`` as its notebooks/ folder into ``out``/html."""
     src, html, doctrees = out / "src", out / "html", out / "doctrees"
-    shutil.rmtree(out, ignore_errors=True)  # a fresh build re-reports every warning, drops old pages
+    for stale in (src, html, doctrees):  # a fresh build re-reports every warning, drops old pages
+        shutil.rmtree(stale, ignore_errors=True)
     src.mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "book", src / "book")
     if notebooks.is_dir():  # git keeps no empty folder: a clone may have no notebooks/ yet
         shutil.copytree(notebooks, src / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    status = src / STATUS_PAGE
+    status.write_text(status.read_text().replace(STATUS_MARKER, status_table(src / "notebooks", out / "reports")))
+    failed = sorted((out / "reports").glob("*.log"))
 
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "jupyter-book", "config", "sphinx", src], check=True)
@@ -173,6 +224,9 @@ def build(notebooks: Path, out: Path, strict: bool) -> None:
     if found := remote_assets(html):
         sys.exit("error: the book loads remote assets, it must work offline:\n  " + "\n  ".join(found))
     print(f"book: {(html / 'index.html').resolve()}")
+    if failed:
+        sys.exit("error: chapters failed to execute (the book shows their last executed copies):\n  "
+                 + "\n  ".join(f"{log.stem}: {log}" for log in failed))
 
 
 def main() -> None:

@@ -132,3 +132,45 @@ def test_postprocess_hides_parameter_cells_and_drops_volatile_metadata() -> None
     assert [c["metadata"] for c in out["cells"]] == [
         {"tags": ["parameters", "remove-cell"]}, {"tags": ["injected-parameters", "remove-cell"]}, {}]
     assert out["cells"][1]["id"] == "injected-parameters"
+
+
+def test_a_failing_chapter_leaves_its_cell_and_traceback_in_a_report(tmp_path) -> None:
+    import nbformat
+
+    book = load_book_script()
+    chapter = tmp_path / "99_failing_test_chapter.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('profile = "quick"\ndevice = "cpu"\nseed = 0', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise RuntimeError('the chapter broke here')"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, chapter)
+    log = book.report_path("quick", chapter)
+    try:
+        with pytest.raises(SystemExit, match=r"(?s)failed in cell \d+: RuntimeError: the chapter broke here\nthe failing cell and traceback: "):
+            book.execute_one(chapter, "quick", "cpu", 0, tmp_path / "out", in_place=False)
+        text = log.read_text()
+        assert "raise RuntimeError('the chapter broke here')" in text and "Traceback" in text and "\x1b[" not in text
+    finally:
+        log.unlink(missing_ok=True)
+
+
+def test_status_table_reads_each_chapters_provenance(tmp_path) -> None:
+    book = load_book_script()
+    first, second, *_ = book.chapters()
+    rows = {"chapter": "1 · Test", "profile": "quick", "device": "cpu (1 CPU threads)", "seed": "0", "wall time": "12 s",
+            "models": "2 trained, 0 resumed from a checkpoint, 1 loaded from the cache", "claims": "3 holds",
+            "git commit": "abc1234", "started": "2026-12-04 04:00 UTC"}
+    cell = {"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {book.PROVENANCE_MIME: rows}}]}
+    (tmp_path / first.name).write_text(json.dumps({"cells": [cell]}))
+    (tmp_path / second.name).write_text(json.dumps({"cells": []}))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    table = book.status_table(tmp_path, reports).splitlines()
+    assert table[2] == (f"| [1 · Test](../notebooks/{first.stem}.ipynb) | quick | cpu (1 CPU threads) | 0 | 12 s | "
+                        "2 trained, 0 resumed from a checkpoint, 1 loaded from the cache | 3 holds | abc1234 | "
+                        "2026-12-04 04:00 UTC |")
+    assert "not recorded" in table[3]
+    (reports / f"{second.stem}.log").write_text("boom")
+    assert "**failed**" in book.status_table(tmp_path, reports).splitlines()[3]

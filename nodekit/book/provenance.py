@@ -16,6 +16,9 @@ import torch
 from ..paths import repo_root
 from .profiles import check_profile, select
 
+PROVENANCE_MIME = "application/vnd.nodekit.provenance+json"
+"""The provenance rows, machine-readable, in a chapter's first output (no front end renders it)."""
+
 CODE_PATHS: tuple[str, ...] = ("nodekit", "scripts", "Makefile", "pyproject.toml", "environment.yml")
 """What produces a chapter's numbers: uncommitted changes here make a commit hash mean less."""
 
@@ -106,11 +109,22 @@ class ChapterRun:
         self._display()
 
     def finish(self) -> float:
-        """Record and return the chapter's wall time in seconds."""
+        """Record the chapter's wall time, how its models were obtained (trained, resumed, loaded
+        from the cache) and how its claims came out; return the wall time in seconds."""
+        from ..training.loop import RUNS
+        from .report import TALLY
+
         seconds = time.perf_counter() - self._start
         self.rows["wall time"] = f"{seconds:.0f} s"
+        self.rows["models"] = (f"{RUNS['trained']} trained, {RUNS['resumed']} resumed from a checkpoint, "
+                               f"{RUNS['loaded']} loaded from the cache")
+        self.rows["claims"] = ", ".join(f"{n} {kind}" for kind, n in sorted(TALLY.items())) or "none"
         self._display()
         return seconds
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """HTML for the reader, plain text, and the rows as JSON for the book's execution-status page."""
+        return {"text/html": self._repr_html_(), "text/plain": repr(self), PROVENANCE_MIME: dict(self.rows)}
 
     def _repr_html_(self) -> str:
         cells = "".join(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,9 @@ import numpy as np
 __all__ = ["ClaimFailed", "Verdict", "check", "compare", "table"]
 
 VERDICTS: tuple[str, ...] = ("supported", "not resolved", "contradicted")
+
+TALLY: Counter[str] = Counter()
+"""How many checks held / failed and how many verdicts of each kind this process printed."""
 
 
 class ClaimFailed(AssertionError):
@@ -42,6 +46,7 @@ def check(claim: str, holds: bool, measured: str = "") -> None:
     stop the chapter: a survey of which claims hold at another seed, scale or machine.
     """
     mode = _claims_mode()
+    TALLY["holds" if holds else "FAILS"] += 1
     print(f"[{'holds' if holds else 'FAILS'}] {claim}")
     if not holds and mode == "raise":
         raise ClaimFailed(f"claim does not hold: {claim}" + (f" (measured: {measured})" if measured else ""))
@@ -150,6 +155,7 @@ def compare(
     else:
         verdict = "not resolved"
     result = Verdict(claim, expect, difference, low, high, len(runs_a), method, verdict)
+    TALLY[verdict] += 1
     print(f"[{verdict}] {claim}")
     return result
 

@@ -11,6 +11,7 @@ finished one at once. :func:`fit` is the supervised case in one call.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -34,6 +35,10 @@ from .cache import (
     save_checkpoint,
     validate_name,
 )
+
+RUNS: Counter[str] = Counter()
+"""How the runs of this process ended: ``"trained"``, ``"resumed"`` (from a checkpoint) or
+``"loaded"`` (finished in the cache); a chapter's provenance reports it."""
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Predict = Callable[[Tensor], Tensor]
@@ -170,6 +175,7 @@ def train_model(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history = History(**state["history"])
+    RUNS["loaded" if history.epochs >= config.epochs else "resumed" if history.epochs else "trained"] += 1
     bar = tqdm(
         total=config.epochs, initial=history.epochs, desc=name, unit=unit,
         disable=not progress, mininterval=1.0, dynamic_ncols=True,
