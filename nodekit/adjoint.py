@@ -55,7 +55,7 @@ class AdjointStats(SolverStats):
 
 @dataclass
 class AdjointSolution(Solution):
-    """A :class:`~nodekit.Solution` (forward ``stats``) plus the backward pass's ``backward`` stats."""
+    """A :class:`~nodekit.solvers.base.Solution` (forward ``stats``) plus the backward pass's ``backward`` stats."""
 
     backward: AdjointStats = field(default_factory=AdjointStats)
 
@@ -207,7 +207,7 @@ def solve_adjoint(
     adjoint_options: dict[str, Any] | None = None,
     adjoint_params: Sequence[Tensor] | None = None,
 ) -> AdjointSolution:
-    """Solve like :func:`nodekit.solve`, with gradients by the adjoint method.
+    """Solve like :func:`nodekit.solvers.solve`, with gradients by the adjoint method.
 
     Gradients flow to ``y0``, to ``t`` (if it requires them, for any method) and to the
     parameters of ``func`` (or ``adjoint_params``). The backward solve uses ``adjoint_rtol``,

@@ -39,7 +39,9 @@ __all__ = [
     "PGD",
     "SPSA",
     "Square",
+    "ARTAttack",
     "Attack",
+    "art_classifier",
     "Clean",
     "GaussianNoise",
     "robust_accuracy",
@@ -135,6 +137,7 @@ class Attack:
         return clone
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """The perturbed inputs for ``x`` (detached, in range), the model already in eval mode."""
         raise NotImplementedError
 
     def _generator(self, x: Tensor, seed: int) -> torch.Generator:
@@ -412,6 +415,7 @@ class ARTAttack(Attack):
     seed: int
 
     def make(self, classifier: object, batch_size: int) -> object:  # pragma: no cover - abstract
+        """The ART attack object for ``classifier`` (an ART ``PyTorchClassifier``)."""
         raise NotImplementedError
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:

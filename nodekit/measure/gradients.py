@@ -1,7 +1,7 @@
 """Four routes to the gradient of a loss through an ODE solve, and the workloads that compare them.
 
 * ``"backprop"``: autograd through every operation of nodekit's solver (the discrete gradient);
-* ``"adjoint"``: nodekit's adjoint method, :func:`nodekit.odeint_adjoint`;
+* ``"adjoint"``: nodekit's adjoint method, :func:`nodekit.adjoint.odeint_adjoint`;
 * ``"torchdiffeq"``: ``torchdiffeq.odeint_adjoint``, an independent implementation;
 * ``"finite differences"``: central differences of the loss, one input entry at a time.
 
@@ -26,6 +26,7 @@ from ..solvers import odeint
 __all__ = ["ROUTES", "Gradients", "loss_gradients", "memory_workload"]
 
 ROUTES: tuple[str, ...] = ("backprop", "adjoint", "torchdiffeq", "finite differences")
+"""The gradient routes :func:`loss_gradients` knows."""
 Loss = Callable[[Tensor], Tensor]
 
 
@@ -62,7 +63,7 @@ def loss_gradients(
 ) -> Gradients:
     """Gradient of ``loss(odeint(func, y0, t, **solver))`` by ``route`` (one of :data:`ROUTES`).
 
-    ``solver`` holds ``method``, ``rtol``, ``atol``, ``options`` as for :func:`nodekit.odeint`.
+    ``solver`` holds ``method``, ``rtol``, ``atol``, ``options`` as for :func:`nodekit.solvers.odeint`.
     Finite differences step each entry of ``y0``, ``t`` and the parameters by ``±eps``; use
     float64 and a fixed-step method, whose output is a smooth function of all three.
     """

@@ -48,7 +48,7 @@ class MemoryResult:
 
     @property
     def extra_mb(self) -> float:
-        """What the work itself needed: peak minus baseline."""
+        """The memory the work itself needed, in MiB (the peak minus the baseline)."""
         return max(self.peak_mb - self.baseline_mb, 0.0)
 
 

@@ -123,7 +123,7 @@ def conv_anode(
     *,
     tol: float = 1e-3,
 ) -> AugmentedODE:
-    """Dupont et al.'s image model: :class:`AugmentedConvField` on the image with
+    """Dupont et al.'s image model: :class:`~nodekit.fields.AugmentedConvField` on the image with
     ``augment_channels`` zero channels, solved by dopri5, then a linear layer on the flattened
     z(T). Their MNIST pair: ``conv_anode(filters=64, augment_channels=5)`` against the
     parameter-matched NODE ``conv_anode(filters=92, augment_channels=0)``."""

@@ -23,6 +23,7 @@ from ..fields import ConvField, group_norm
 from .ode_block import ODEBlock
 
 MNIST_MODELS: tuple[str, ...] = ("ResNet", "RK-Net", "ODE-Net")
+"""The names :func:`mnist_model` knows: Chen et al.'s three MNIST classifiers."""
 
 
 class ODENet(nn.Module):
@@ -43,7 +44,7 @@ class ODENet(nn.Module):
 def small_mnist_odenet(channels: int = 16, method: str = "dopri5", tol: float = 1e-3, **block_kw) -> ODENet:
     """A few-thousand-parameter ODE-net for 28×28 digits (a CPU-minute of training).
 
-    Encoder: 3×3 conv with stride 2 (28→14); field: :class:`ConvField`; decoder: norm, ReLU,
+    Encoder: 3×3 conv with stride 2 (28→14); field: :class:`~nodekit.fields.ConvField`; decoder: norm, ReLU,
     average pool to 4×4, linear.
     """
     encoder = nn.Sequential(nn.Conv2d(1, channels, 3, stride=2, padding=1), group_norm(channels), nn.ReLU())
@@ -176,7 +177,7 @@ def yan_odenet(
 
 class TisODENet(ODENet):
     """An ODE-net that keeps its last features ``z(T)`` (``last_state``), so that TisODE's
-    :func:`steady_state_penalty` can continue the flow from them without solving again."""
+    :func:`~nodekit.training.regularizers.steady_state_penalty` can continue the flow from them without solving again."""
 
     last_state: Tensor | None = None
 

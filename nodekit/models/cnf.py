@@ -146,7 +146,7 @@ class CNF(nn.Module):
         t1: integration time of the flow (FFJORD's toy experiments use 0.5).
         trace: ``"exact"`` (``dim`` vector–Jacobian products) or ``"hutchinson"`` (one).
         probe: Hutchinson noise, ``"rademacher"`` or ``"gaussian"``; one draw per solve.
-        method, rtol, atol, options: passed to :func:`nodekit.solve`.
+        method, rtol, atol, options: passed to :func:`nodekit.solvers.solve`.
         adjoint: differentiate with nodekit's adjoint method (``nodekit.adjoint``, memory flat
             in the number of steps) instead of backpropagating through the solver's operations.
 

@@ -1,4 +1,4 @@
-"""Batch transforms for :func:`nodekit.training.fit`: what a training batch is replaced by.
+"""Batch transforms for :func:`nodekit.training.loop.fit`: what a training batch is replaced by.
 
 * :class:`GaussianAugmentation` — Gaussian noise whose σ (0–255 scale) is drawn per example from a
   set, as in Yan et al.'s release (σ ∈ {50, 75, 100});

@@ -1,4 +1,4 @@
-"""Regularisers for :func:`nodekit.training.fit`: terms added to the loss of every training batch.
+"""Regularisers for :func:`nodekit.training.loop.fit`: terms added to the loss of every training batch.
 
 * :func:`steady_state_penalty` / :class:`SteadyStateRegularizer` — TisODE's steady-state term
   (Yan et al. 2020), ``∫_T^{T+ΔT} ‖f(z(t))‖ dt`` on the (perturbed) training batch.
@@ -31,7 +31,7 @@ def steady_state_penalty(
 
     ``z`` starts at the encoder's features of ``x`` (in training: the perturbed batch) and is
     solved to ``T = window[0]`` with the block's solver; with ``x=None`` the features ``z(T)`` of
-    the model's last forward pass are reused (a :class:`TisODENet` whose block ends at ``T``).
+    the model's last forward pass are reused (a :class:`~nodekit.models.classifiers.TisODENet` whose block ends at ``T``).
     The flow then continues to ``T + ΔT = window[1]`` with the same method and step, and the
     integral of the field's per-example norm is taken by the trapezoidal rule on that grid. Penalising it pushes the features towards steady states, so
     that small perturbations of the input cannot be amplified by the flow beyond time T.
@@ -63,7 +63,7 @@ class SteadyStateRegularizer:
     """``weight · ∫_T^{T+ΔT} ‖f(z(t))‖ dt`` on the (perturbed) training batch, from epoch
     ``from_epoch`` on (0-based); the released TisODE uses weight 0.01, window (1, 1.05), epoch 5.
 
-    With a :class:`~nodekit.models.TisODENet` the features of the batch's forward pass are reused.
+    With a :class:`~nodekit.models.classifiers.TisODENet` the features of the batch's forward pass are reused.
     """
 
     weight: float = 0.01

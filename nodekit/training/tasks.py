@@ -1,6 +1,6 @@
-"""Training tasks beyond supervised learning, for :func:`nodekit.training.train_model`.
+"""Training tasks beyond supervised learning, for :func:`nodekit.training.loop.train_model`.
 
-* :class:`DensityTask` — maximum likelihood of a :class:`~nodekit.models.CNF` on fresh samples of a
+* :class:`DensityTask` — maximum likelihood of a :class:`~nodekit.models.cnf.CNF` on fresh samples of a
   toy density every step;
 * :class:`SnippetTask` — learning a vector field from observed trajectories: solve the field from
   each snippet's first state over its times and penalise the mean absolute difference to the
