@@ -32,12 +32,14 @@ notebooks: venv
 	$(BOOK) execute --profile quick --device cpu --seed 0 --in-place --jobs $(JOBS) $(if $(ONLY),--only $(ONLY))
 
 ## Unit tests, nbval on the committed notebooks (if any: pytest exits 5 when it collects nothing),
-## then a build of the committed notebooks with warnings as errors and no remote assets.
+## a build of the committed notebooks with warnings as errors and no remote assets, then the built
+## pages in headless Chromium (tests/book; they skip, naming the package, without Chromium).
 ## Both pytest runs use one worker per core (JOBS); a notebook's cells stay together on one worker.
 test: venv
-	$(BIN)/pytest -n $(JOBS) --dist loadfile tests/
+	$(BIN)/pytest -n $(JOBS) --dist loadfile tests/ --ignore=tests/book
 	$(if $(wildcard notebooks/*.ipynb),$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax notebooks/,@echo "no notebooks to validate")
 	$(BOOK) build --notebooks notebooks --out _build/committed --strict
+	NODEKIT_BOOK_HTML=_build/committed/html $(BIN)/pytest -n $(JOBS) tests/book
 
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)

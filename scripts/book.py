@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES_FILE = ROOT / "nodekit" / "book" / "profiles.py"
 HIDDEN_TAGS = {"parameters", "injected-parameters"}
-PROVENANCE_MIME = "application/vnd.nodekit.provenance+json"  # as nodekit.book.provenance writes it
+PROVENANCE_KEY = "nodekit_provenance"  # the output metadata key nodekit.book.provenance writes
 STATUS_PAGE = Path("book") / "status.md"
 STATUS_MARKER = "<!-- the status table: written by scripts/book.py build -->"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -176,8 +176,8 @@ def provenance(notebook: Path) -> dict[str, str] | None:
     """The provenance rows a chapter recorded when it was executed (None if it recorded none)."""
     for cell in json.loads(notebook.read_text())["cells"]:
         for output in cell.get("outputs", []):
-            if PROVENANCE_MIME in output.get("data", {}):
-                return output["data"][PROVENANCE_MIME]
+            if PROVENANCE_KEY in output.get("metadata", {}):
+                return output["metadata"][PROVENANCE_KEY]
     return None
 
 
@@ -219,7 +219,9 @@ def build(notebooks: Path, out: Path, strict: bool) -> None:
     subprocess.run([bin_dir / "jupyter-book", "config", "sphinx", src], check=True)
     flags = ["-W", "-n", "--keep-going"] if strict else []
     command = [bin_dir / "sphinx-build", "-q", "-b", "html", "-d", doctrees, *flags, src, html]
-    if subprocess.run(command).returncode != 0:
+    # `jupyter-book config sphinx` lists _config.yml's local_extensions but does not put their folder on the path.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src / "book" / "_ext"), os.environ.get("PYTHONPATH")]))}
+    if subprocess.run(command, env=env).returncode != 0:
         sys.exit(f"error: the book build failed (warnings are errors: {strict}); see above")
     if found := remote_assets(html):
         sys.exit("error: the book loads remote assets, it must work offline:\n  " + "\n  ".join(found))

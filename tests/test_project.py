@@ -162,7 +162,8 @@ def test_status_table_reads_each_chapters_provenance(tmp_path) -> None:
     rows = {"chapter": "1 · Test", "profile": "quick", "device": "cpu (1 CPU threads)", "seed": "0", "wall time": "12 s",
             "models": "2 trained, 0 resumed from a checkpoint, 1 loaded from the cache", "claims": "3 holds",
             "git commit": "abc1234", "started": "2026-12-04 04:00 UTC"}
-    cell = {"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {book.PROVENANCE_MIME: rows}}]}
+    cell = {"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {"text/plain": "..."},
+                                              "metadata": {book.PROVENANCE_KEY: rows}}]}
     (tmp_path / first.name).write_text(json.dumps({"cells": [cell]}))
     (tmp_path / second.name).write_text(json.dumps({"cells": []}))
     reports = tmp_path / "reports"

@@ -16,8 +16,8 @@ import torch
 from ..paths import repo_root
 from .profiles import check_profile, select
 
-PROVENANCE_MIME = "application/vnd.nodekit.provenance+json"
-"""The provenance rows, machine-readable, in a chapter's first output (no front end renders it)."""
+PROVENANCE_KEY = "nodekit_provenance"
+"""Where a chapter's first output keeps its provenance rows, machine-readable: its metadata."""
 
 CODE_PATHS: tuple[str, ...] = ("nodekit", "scripts", "Makefile", "pyproject.toml", "environment.yml")
 """The paths whose uncommitted changes make a chapter's commit hash mean less (they produce its numbers)."""
@@ -122,9 +122,10 @@ class ChapterRun:
         self._display()
         return seconds
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """HTML for the reader, plain text, and the rows as JSON for the book's execution-status page."""
-        return {"text/html": self._repr_html_(), "text/plain": repr(self), PROVENANCE_MIME: dict(self.rows)}
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """HTML for the reader and plain text; the rows themselves go into the output's metadata
+        (under :data:`PROVENANCE_KEY`), where the book's execution-status page reads them."""
+        return {"text/html": self._repr_html_(), "text/plain": repr(self)}, {PROVENANCE_KEY: dict(self.rows)}
 
     def _repr_html_(self) -> str:
         cells = "".join(
