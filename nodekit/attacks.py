@@ -42,6 +42,7 @@ __all__ = [
     "ARTAttack",
     "Attack",
     "art_classifier",
+    "gaussian_perturbation",
     "Clean",
     "GaussianNoise",
     "robust_accuracy",
@@ -156,6 +157,14 @@ class Clean(Attack):
         return x
 
 
+def gaussian_perturbation(x: Tensor, scale: float | Tensor, generator: torch.Generator, clip: tuple[float, float]) -> Tensor:
+    """``x + scale · N(0, I)`` clipped to ``clip``; ``scale`` is one standard deviation or one per
+    example (shaped to broadcast). The one noise draw behind :class:`GaussianNoise` and
+    :class:`~nodekit.training.hooks.GaussianAugmentation`."""
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + scale * noise).clamp(*clip)
+
+
 @dataclass(frozen=True)
 class GaussianNoise(Attack):
     """Additive Gaussian noise with standard deviation ``sigma`` on the 0–255 pixel scale,
@@ -177,8 +186,7 @@ class GaussianNoise(Attack):
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
         g = generator if generator is not None else self._generator(x, self.seed)
-        noise = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
-        return (x + self.sigma / self.pixel_scale * noise).clamp(*self.clip)
+        return gaussian_perturbation(x, self.sigma / self.pixel_scale, g, self.clip)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..attacks import Attack, check_inputs_in_range
+from ..attacks import Attack, check_inputs_in_range, gaussian_perturbation
 
 __all__ = ["AdversarialTraining", "GaussianAugmentation"]
 
@@ -35,8 +35,7 @@ class GaussianAugmentation:
         check_inputs_in_range(x, self.clip, "GaussianAugmentation")
         choice = torch.randint(0, len(self.sigmas), (len(x),), generator=generator, device=x.device)
         sigma = torch.tensor(self.sigmas, dtype=x.dtype, device=x.device)[choice] / self.pixel_scale
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return (x + sigma.view(-1, *([1] * (x.dim() - 1))) * noise).clamp(*self.clip)
+        return gaussian_perturbation(x, sigma.view(-1, *([1] * (x.dim() - 1))), generator, self.clip)
 
 
 @dataclass(frozen=True)
