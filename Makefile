@@ -1,6 +1,6 @@
 # The Neural ODE book. Every target sets up .venv itself; a fresh clone needs python3 and make.
 #   make book [PROFILE=quick|full] [DEVICE=cpu|cuda|auto] [SEED=0]
-#   make test | make notebooks | make lab | make clean
+#   make test | make notebooks | make lab | make clean | make lock
 
 PROFILE ?= quick
 DEVICE ?= cpu
@@ -18,7 +18,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Prerequisites run in order: the profile check must come before any install or execution.
 .NOTPARALLEL:
-.PHONY: book notebooks test lab clean check-profile venv
+.PHONY: book notebooks test lab clean check-profile venv lock
 
 ## Execute every chapter with papermill into _build/executed/$(PROFILE), build _build/$(PROFILE)/html.
 ## A chapter that fails is reported (_build/$(PROFILE)/reports/) and the rest of the book still builds.
@@ -53,7 +53,19 @@ check-profile:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The environment comes from requirements.lock (every package, pinned); nodekit itself is installed editable.
+$(STAMP): pyproject.toml requirements.lock
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e ".[book,dev]"
+	$(BIN)/pip install -r requirements.lock
+	$(BIN)/pip install --no-deps -e .
 	touch $@
+
+## Re-resolve pyproject.toml's pins in a fresh virtual environment and write requirements.lock.
+lock:
+	rm -rf _build/lock-venv
+	$(PYTHON) -m venv _build/lock-venv
+	_build/lock-venv/bin/pip install ".[book,dev]"
+	{ echo "# The whole resolved environment of the book: pip freeze of a fresh install of \".[book,dev]\"."; \
+	  echo "# make test / make book install from it; regenerate with \`make lock\` after changing pyproject.toml."; \
+	  _build/lock-venv/bin/pip freeze --exclude-editable | grep -v '^neural-ode-book-nodekit'; } > requirements.lock
+	rm -rf _build/lock-venv

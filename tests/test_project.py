@@ -192,3 +192,15 @@ def test_api_reference_documents_every_module() -> None:
             continue  # the solver engine's modules are documented through nodekit.solvers
         modules.add(".".join(parts))
     assert sorted(modules - documented) == [], "add them to book/api.md"
+
+
+def test_lock_file_pins_every_direct_dependency_as_pyproject_does() -> None:
+    """requirements.lock (what make installs) holds every pin of pyproject.toml, at the same version."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    direct = pins(project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra])
+    lines = [line for line in (ROOT / "requirements.lock").read_text().splitlines() if line and not line.startswith("#")]
+    locked = pins(lines)
+    for name, version in direct.items():
+        assert name in locked, f"{name} is pinned in pyproject.toml but missing from requirements.lock: run make lock"
+        assert locked[name].split("+")[0] == version, f"{name}: lock has {locked[name]}, pyproject {version}: run make lock"
+    assert "neural-ode-book-nodekit" not in locked, "nodekit itself is installed editable, not from the lock"
