@@ -17,7 +17,7 @@ from ..paths import repo_root
 from .profiles import check_profile, select
 
 PROVENANCE_KEY = "nodekit_provenance"
-"""Where a chapter's first output keeps its provenance rows, machine-readable: its metadata."""
+"""The key under which a chapter's first output keeps its provenance rows in its metadata."""
 
 CODE_PATHS: tuple[str, ...] = ("nodekit", "scripts", "Makefile", "pyproject.toml", "environment.yml")
 """The paths whose uncommitted changes make a chapter's commit hash mean less (they produce its numbers)."""

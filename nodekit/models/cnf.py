@@ -140,15 +140,14 @@ class AugmentedDynamics(nn.Module):
 class CNF(nn.Module):
     """Continuous normalizing flow from ``N(0, I)`` at ``t = 0`` to the data at ``t = t1``.
 
-    Args:
-        field: the vector field ``f(t, z)`` (an ``nn.Module`` acting on rows of ``(batch, dim)``).
-        dim: dimension of the data.
-        t1: integration time of the flow (FFJORD's toy experiments use 0.5).
-        trace: ``"exact"`` (``dim`` vector–Jacobian products) or ``"hutchinson"`` (one).
-        probe: Hutchinson noise, ``"rademacher"`` or ``"gaussian"``; one draw per solve.
-        method, rtol, atol, options: passed to :func:`nodekit.solvers.solve`.
-        adjoint: differentiate with nodekit's adjoint method (``nodekit.adjoint``, memory flat
-            in the number of steps) instead of backpropagating through the solver's operations.
+    :param field: the vector field ``f(t, z)`` (an ``nn.Module`` acting on rows of ``(batch, dim)``).
+    :param dim: dimension of the data.
+    :param t1: integration time of the flow (FFJORD's toy experiments use 0.5).
+    :param trace: ``"exact"`` (``dim`` vector–Jacobian products) or ``"hutchinson"`` (one).
+    :param probe: Hutchinson noise, ``"rademacher"`` or ``"gaussian"``; one draw per solve.
+    :param method: solver method, with ``rtol``, ``atol`` and ``options`` passed to :func:`nodekit.solvers.solve`.
+    :param adjoint: differentiate with nodekit's adjoint method (``nodekit.adjoint``, memory flat in
+        the number of steps) instead of backpropagating through the solver's operations.
 
     ``last_stats`` holds the solver statistics of the most recent forward solve and, with
     ``adjoint``, ``last_backward_stats`` those of its backward pass once it has run.

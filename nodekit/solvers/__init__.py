@@ -49,15 +49,15 @@ def solve(
 ) -> Solution:
     """Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0`` and return the states at all ``t``.
 
-    Args:
-        func: the vector field, called as ``func(t, y)`` with a 0-dim tensor ``t``.
-        y0: initial state, a floating-point tensor of any shape.
-        t: 1-D strictly increasing or decreasing output times; ``t[0]`` is the start.
-        rtol, atol: tolerances of the adaptive method (ignored by fixed-step methods).
-        method: ``"euler"``, ``"midpoint"``, ``"rk4"`` (fixed step) or ``"dopri5"`` (default).
-        options: ``{"step_size": h}`` for fixed-step methods; ``first_step``,
-            ``max_num_steps``, ``interpolate`` (False steps to each output time) and the
-            step controller's ``safety``, ``ifactor``, ``dfactor``, ``min_step`` for dopri5.
+    :param func: the vector field, called as ``func(t, y)`` with a 0-dim tensor ``t``.
+    :param y0: initial state, a floating-point tensor of any shape.
+    :param t: 1-D strictly increasing or decreasing output times; ``t[0]`` is the start.
+    :param rtol: relative tolerance of the adaptive method (ignored by fixed-step methods).
+    :param atol: absolute tolerance of the adaptive method (ignored by fixed-step methods).
+    :param method: ``"euler"``, ``"midpoint"``, ``"rk4"`` (fixed step) or ``"dopri5"`` (default).
+    :param options: ``{"step_size": h}`` for fixed-step methods; ``first_step``, ``max_num_steps``,
+        ``interpolate`` (False steps to each output time) and the step controller's ``safety``,
+        ``ifactor``, ``dfactor``, ``min_step`` for dopri5.
     """
     method = method or "dopri5"
     solver = _make_solver(method, rtol, atol, dict(options or {}))
