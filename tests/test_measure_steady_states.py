@@ -63,6 +63,11 @@ def test_class_separation_is_the_ratio_of_mean_distance_to_spread() -> None:
     assert class_separation(states, labels) == pytest.approx(10.0)
     assert class_separation(7.0 * states, labels) == pytest.approx(10.0)  # scale-free
     assert class_separation(states, torch.tensor([0, 1, 0, 1])) == pytest.approx(2.0 / 5.0)  # means 2 apart, spread 5
+    # three classes with means 3, 4 and 5 apart and spread 1: the mean distance over the pairs, 4
+    means = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+    offsets = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    three = (means[:, None] + offsets).reshape(-1, 2)
+    assert class_separation(three, torch.tensor([0, 0, 1, 1, 2, 2])) == pytest.approx(4.0)
     with pytest.raises(ValueError, match="two classes"):
         class_separation(states, torch.zeros(4, dtype=torch.long))
 
