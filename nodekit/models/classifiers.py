@@ -77,7 +77,7 @@ def conv_odenet(
     **block_kw: Any,
 ) -> ODENet:
     """The ODE-net of the rajatvd/NeuralODE code: a 3×3 conv with BatchNorm and pooling to a
-    ``state_size``² state of ``channels`` channels, a time-invariant :class:`ConvField` with four
+    ``state_size``² state of ``channels`` channels, a time-invariant :class:`~nodekit.fields.ConvField` with four
     bias-free convolutions, and a linear layer on the flattened final state.
 
     ``channels=16, state_size=7`` is the "small" net (17,418 parameters), ``channels=64,
@@ -85,7 +85,8 @@ def conv_odenet(
     ``FractionalMaxPool2d``, which draws random pooling regions on every call, in eval mode too,
     so its predictions and input gradients are random; ``pooling="max"`` (the default) uses a
     deterministic adaptive max-pool instead, ``"fractional"`` the released layer. The block ends
-    at ``t1``, or at a uniform random time in ``t1_range`` per training call (see :class:`ODEBlock`).
+    at ``t1``, or at a uniform random time in ``t1_range`` per training call (see
+    :class:`~nodekit.models.ode_block.ODEBlock`).
     """
     if pooling not in POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; use one of {POOLINGS} ('max' is deterministic)")
