@@ -1,6 +1,7 @@
 """Every vector field ``f(t, z)`` of the book, to put inside an ODE block, a CNF or a solver call.
 
-* :class:`ConvField` — Chen et al.'s convolutional field (norm, ReLU, conv twice, norm);
+* :class:`ConvField` — (GroupNorm, ReLU, conv) × layers, then a GroupNorm: Chen et al.'s field (two
+  layers) and the four-layer, bias-free, time-invariant field of the rajatvd/NeuralODE code;
 * :class:`AugmentedConvField` — Dupont et al.'s 1×1 / 3×3 / 1×1 convolutional field;
 * :class:`MLPField` — an MLP on vectors, time as an input of the first or of every layer;
 * :class:`LinearField` — ``f(z) = W z`` (random or a given matrix), eigenvalues readable;
@@ -24,9 +25,9 @@ def group_norm(channels: int, max_groups: int = 32) -> nn.GroupNorm:
 class ConcatConv2d(nn.Module):
     """3×3 convolution that sees the time ``t`` as an extra constant input channel."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels + 1, out_channels, kernel_size, padding=kernel_size // 2)
+        self.conv = nn.Conv2d(in_channels + 1, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
         tt = t.to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
@@ -34,28 +35,35 @@ class ConcatConv2d(nn.Module):
 
 
 class ConvField(nn.Module):
-    """The convolutional field of Chen et al. (2018): (norm, ReLU, conv) twice, then a norm.
+    """A convolutional field: ``layers`` × (GroupNorm, ReLU, 3×3 conv), then a GroupNorm.
 
-    With ``time_dependent`` the convolutions see ``t`` as an extra channel.
+    ``layers=2`` (the default) is the field of Chen et al. (2018); ``layers=4`` with
+    ``time_dependent=False, bias=False`` is the field of the rajatvd/NeuralODE code. With
+    ``time_dependent`` the convolutions see ``t`` as an extra channel.
+
+    Because the first operation normalises its input, the field is 0-homogeneous in the state:
+    ``f(t, c·z) = f(t, z)`` for every ``c > 0`` (up to GroupNorm's ε), so it depends only on the
+    direction of ``z``.
     """
 
-    def __init__(self, channels: int, time_dependent: bool = True) -> None:
+    def __init__(self, channels: int, time_dependent: bool = True, layers: int = 2, bias: bool = True) -> None:
         super().__init__()
-        self.time_dependent = time_dependent
-        conv = (lambda: ConcatConv2d(channels, channels)) if time_dependent else (
-            lambda: nn.Conv2d(channels, channels, 3, padding=1)
-        )
-        self.norm1, self.conv1 = group_norm(channels), conv()
-        self.norm2, self.conv2 = group_norm(channels), conv()
-        self.norm3 = group_norm(channels)
-
-    def _conv(self, conv: nn.Module, t: Tensor, x: Tensor) -> Tensor:
-        return conv(t, x) if self.time_dependent else conv(x)
+        if not (isinstance(layers, int) and layers >= 1):
+            raise ValueError(f"layers must be an integer >= 1 (the number of convolutions), got {layers!r}")
+        self.time_dependent, self.layers = time_dependent, layers
+        for i in range(1, layers + 1):
+            conv = (ConcatConv2d(channels, channels, bias=bias) if time_dependent
+                    else nn.Conv2d(channels, channels, 3, padding=1, bias=bias))
+            setattr(self, f"norm{i}", group_norm(channels))
+            setattr(self, f"conv{i}", conv)
+        setattr(self, f"norm{layers + 1}", group_norm(channels))
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
-        x = self._conv(self.conv1, t, torch.relu(self.norm1(x)))
-        x = self._conv(self.conv2, t, torch.relu(self.norm2(x)))
-        return self.norm3(x)
+        for i in range(1, self.layers + 1):
+            x = torch.relu(getattr(self, f"norm{i}")(x))
+            conv = getattr(self, f"conv{i}")
+            x = conv(t, x) if self.time_dependent else conv(x)
+        return getattr(self, f"norm{self.layers + 1}")(x)
 
 
 class AugmentedConvField(nn.Module):

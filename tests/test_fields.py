@@ -1,4 +1,4 @@
-"""nodekit.fields: the vector fields (MLP time inputs, linear fields, the cubic demo field)."""
+"""nodekit.fields: the vector fields (MLP time inputs, linear fields, the cubic demo field, the conv field)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from nodekit.fields import CubicMLPField, LinearField, MLPField
+from nodekit.fields import ConvField, CubicMLPField, LinearField, MLPField
 from nodekit.measure.stability import jacobian_eigenvalues
 
 
@@ -50,3 +50,24 @@ def test_linear_field_from_a_matrix_draws_no_random_numbers():
     assert torch.equal(field(torch.tensor(0.0), z), z @ A.T)
     with pytest.raises(ValueError, match=r"matrix must be square, got shape \(2, 3\)"):
         LinearField(matrix=torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("time_dependent", [False, True])
+def test_conv_field_depends_only_on_the_direction_of_the_state(time_dependent: bool) -> None:
+    torch.manual_seed(0)
+    field = ConvField(8, time_dependent=time_dependent, layers=4, bias=False)
+    z, t = torch.randn(3, 8, 5, 5), torch.tensor(0.7)
+    ref = field(t, z)
+    for c in (0.3, 2.0, 300.0):  # exact up to GroupNorm's eps (1e-5 against a per-group variance of c^2)
+        assert ((field(t, c * z) - ref).norm() / ref.norm()).item() < 1e-4
+    assert not torch.allclose(field(t, -z), ref, atol=1e-2)  # homogeneous for c > 0 only
+
+
+def test_conv_field_layers_and_bias_set_the_parameter_count() -> None:
+    c = 16
+    # four bias-free 3x3 convolutions and five GroupNorms (weight and bias per channel): the rajatvd/NeuralODE field
+    assert sum(p.numel() for p in ConvField(c, time_dependent=False, layers=4, bias=False).parameters()) == 4 * c * c * 9 + 5 * 2 * c
+    # Chen et al.'s default: two convolutions with a time channel and biases, three GroupNorms
+    assert sum(p.numel() for p in ConvField(c).parameters()) == 2 * (c * (c + 1) * 9 + c) + 3 * 2 * c
+    with pytest.raises(ValueError, match="layers must be an integer >= 1"):
+        ConvField(c, layers=0)

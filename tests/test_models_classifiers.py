@@ -1,4 +1,4 @@
-"""nodekit.models.classifiers: Chen et al.'s ResNet / RK-Net / ODE-Net, the small ODE-net."""
+"""nodekit.models.classifiers: Chen et al.'s ResNet / RK-Net / ODE-Net, the small ODE-net, the rajatvd conv ODE-net."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from nodekit.models import (
     ODEBlock,
     ResBlock,
     backward_nfe,
+    conv_odenet,
     count_parameters,
     forward_nfe,
     mnist_model,
@@ -104,3 +105,27 @@ def test_published_models_have_about_140k_parameters():
 @pytest.mark.parametrize("make", [lambda: yan_cnn(8), lambda: yan_odenet(8), lambda: tisode(8, pool=4)])
 def test_models_map_digits_to_logits(make):
     assert make()(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_conv_odenet_small_and_large_have_the_released_parameter_counts() -> None:
+    assert count_parameters(conv_odenet(16, 7)) == 17_418
+    assert count_parameters(conv_odenet(64, 28)) == 650_634
+
+
+def test_conv_odenet_max_pooling_is_deterministic_and_fractional_pooling_is_not() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 28, 28)
+    with torch.no_grad():
+        net = conv_odenet(t1=0.5, method="euler", options={"step_size": 0.25}).eval()
+        assert torch.equal(net(x), net(x))
+        assert forward_nfe(net) == 2
+        fractional = conv_odenet(pooling="fractional", t1=0.5, method="euler", options={"step_size": 0.25}).eval()
+        assert not torch.equal(fractional(x), fractional(x))
+    with pytest.raises(ValueError, match="unknown pooling"):
+        conv_odenet(pooling="avg")
+
+
+def test_conv_odenet_random_end_time_reaches_the_block() -> None:
+    net = conv_odenet(t1=100.0, t1_range=(10.0, 100.0), method="euler", options={"step_size": 20.0})
+    net(torch.rand(2, 1, 28, 28))
+    assert 10.0 <= net.block.last_t1 <= 100.0

@@ -10,7 +10,7 @@ from torch import nn
 import nodekit
 from nodekit.fields import MLPField
 from nodekit.measure.timing import backprop_vs_adjoint
-from nodekit.models import ODEBlock, small_mnist_odenet
+from nodekit.models import ODEBlock, at_end_time, small_mnist_odenet
 
 
 @pytest.mark.parametrize("field", [MLPField(3, 16), MLPField(3, 16, time="input")])
@@ -44,3 +44,39 @@ def test_ode_block_adjoint_option() -> None:
     conv_net(torch.randn(2, 1, 28, 28)).sum().backward()
     assert conv_net.block.last_backward_stats.intervals == 1
 
+
+
+def test_random_end_time_is_drawn_per_training_call_and_fixed_in_eval_mode() -> None:
+    torch.manual_seed(0)
+    block = ODEBlock(MLPField(2, 8), t1=5.0, t1_range=(2.0, 4.0), method="rk4", options={"step_size": 0.5})
+    z = torch.randn(3, 2)
+    drawn = []
+    for _ in range(20):
+        block(z)
+        drawn.append(block.last_t1)
+    assert all(2.0 <= t <= 4.0 for t in drawn) and len(set(drawn)) == 20
+    block.eval()
+    block(z)
+    assert block.last_t1 == 5.0
+    assert "t1_range=(2.0, 4.0)" in repr(block) and "t1_range" not in repr(ODEBlock(MLPField(2)))
+
+
+def test_at_end_time_evaluates_the_same_field_to_another_time_and_restores_the_block() -> None:
+    field = MLPField(3, 16)
+    model = nn.Sequential(nn.Identity(), ODEBlock(field, t1=1.0, t1_range=(1.0, 2.0), method="rk4",
+                                                  options={"step_size": 0.1}))
+    z = torch.randn(4, 3)
+    with at_end_time(model, 3.0):
+        out = model(z)  # training mode, but the range is off inside
+        assert model[1].last_stats.nfe == 4 * 30
+    expected = nodekit.odeint(field, z, torch.tensor([0.0, 3.0]), method="rk4", options={"step_size": 0.1})[-1]
+    assert torch.allclose(out, expected)
+    assert model[1].t1 == 1.0 and model[1].t1_range == (1.0, 2.0)
+    with pytest.raises(ValueError, match="at least one ODEBlock"), at_end_time(nn.Linear(2, 2), 1.0):
+        pass
+
+
+@pytest.mark.parametrize("kw, match", [(dict(t1=0.0), "t1 must be a positive"), (dict(t1_range=(3.0, 2.0)), "t1_range")])
+def test_ode_block_rejects_bad_end_times(kw, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        ODEBlock(MLPField(2), **kw)

@@ -112,3 +112,36 @@ TABLES: dict[str, PublishedTable] = {
     "dupont-mnist": DUPONT_MNIST,
 }
 """Every published table, by a short name (for the scoreboard)."""
+
+
+# --------------------------------------------------------------------------------------------- #
+# End time, adversarial training and steady states (chapter 7)
+# --------------------------------------------------------------------------------------------- #
+
+END_TIME_TABLE = PublishedTable(
+    source="Dwaraknath (2019), the end-time table of the blog post (seed 001): MNIST test accuracy %, "
+           "(clean, FGSM-0.3) at test end time t; time-invariant 4-conv field, dopri5 rtol = atol = 1e-3",
+    cite="dwaraknath2019neural",
+    columns=("t=1", "t=10", "t=100", "t=500"),
+    rows={
+        "small, T=10": ((49.45, 0.0), (98.64, 9.34), (26.35, 12.83), (9.94, 8.09)),
+        "small, T=10-100": ((61.54, 0.0), (98.46, 0.52), (98.31, 23.64), (94.35, 11.67)),
+        "small, T=100": ((37.58, 0.0), (66.43, 0.0), (98.52, 13.25), (72.16, 14.16)),
+        "large, T=10": ((97.06, 0.18), (98.93, 30.76), (91.43, 28.20), (9.35, 8.57)),
+        "large, T=10-100": ((72.84, 0.15), (99.08, 70.67), (99.11, 85.98), (94.66, 62.29)),
+        "large, T=100": ((78.88, 0.59), (98.85, 83.13), (99.01, 92.62), (96.68, 78.60)),
+    },
+)
+"""Rows: network ("small" ≈ 17k, "large" ≈ 655k parameters) and training end time T (10-100: random
+per call); each value is (clean, FGSM-0.3) accuracy % as published."""
+
+END_TIME_NFE = PublishedTable(
+    source="Dwaraknath (2019), seed 001: forward NFE at training end time 1, natural vs adversarial training",
+    cite="dwaraknath2019neural",
+    columns=("NFE",),
+    rows={"natural, T=1": ("20-30",), "adversarial, T=1": ("in the 100s",)},
+)
+
+TABLES["end-time"] = END_TIME_TABLE
+TABLES["end-time-nfe"] = END_TIME_NFE
+__all__ += ["END_TIME_NFE", "END_TIME_TABLE"]

@@ -4,7 +4,9 @@
 * :mod:`~nodekit.measure.gradients` — the gradient of a loss through a solve by four routes;
 * :mod:`~nodekit.measure.timing` — forward/backward timings by route, CNF training steps;
 * :mod:`~nodekit.measure.tolerance` — accuracy and NFE of a trained model across tolerances;
-* :mod:`~nodekit.measure.stability` — Jacobians and their eigenvalues.
+* :mod:`~nodekit.measure.stability` — Jacobians and their eigenvalues;
+* :mod:`~nodekit.measure.end_time` — an ODE-net's accuracy, robustness and NFE at other end times;
+* :mod:`~nodekit.measure.steady_states` — where the state goes after the end time (equilibrium or steady direction).
 
 Import the submodule you need (``from nodekit.measure.memory import peak_memory``).
 """

@@ -9,6 +9,7 @@ from .classifiers import (
     ODENet,
     ResBlock,
     TisODENet,
+    conv_odenet,
     count_parameters,
     mnist_model,
     mnist_odenet,
@@ -21,7 +22,7 @@ from .classifiers import (
 )
 from .cnf import CNF
 from .modes import eval_mode
-from .ode_block import ODEBlock, backward_nfe, forward_nfe, ode_blocks, with_solver
+from .ode_block import ODEBlock, at_end_time, backward_nfe, forward_nfe, ode_blocks, with_solver
 
 __all__ = [
     "AugmentedODE",
@@ -31,8 +32,10 @@ __all__ = [
     "ODENet",
     "ResBlock",
     "TisODENet",
+    "at_end_time",
     "backward_nfe",
     "conv_anode",
+    "conv_odenet",
     "count_parameters",
     "eval_mode",
     "forward_nfe",

@@ -11,6 +11,8 @@
   Euler with step 0.1 on [0, 1], then a pooled head) and TisODE (:func:`tisode`, a time-invariant
   field; its steady-state penalty lives in :mod:`nodekit.training.regularizers`).
 * :func:`small_mnist_odenet` — a few-thousand-parameter ODE-net for CPU-minute experiments.
+* :func:`conv_odenet` — the ODE-net of the rajatvd/NeuralODE code (conv + BatchNorm + pooling, a
+  four-conv time-invariant field, a linear head on the flattened state), with a fixed or random end time.
 """
 
 from __future__ import annotations
@@ -57,6 +59,44 @@ def small_mnist_odenet(channels: int = 16, method: str = "dopri5", tol: float = 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+POOLINGS = ("max", "fractional")
+
+
+def conv_odenet(
+    channels: int = 16,
+    state_size: int = 7,
+    t1: float = 1.0,
+    t1_range: tuple[float, float] | None = None,
+    pooling: str = "max",
+    method: str = "dopri5",
+    tol: float = 1e-3,
+    adjoint: bool = False,
+    classes: int = 10,
+    **block_kw: Any,
+) -> ODENet:
+    """The ODE-net of the rajatvd/NeuralODE code: a 3×3 conv with BatchNorm and pooling to a
+    ``state_size``² state of ``channels`` channels, a time-invariant :class:`~nodekit.fields.ConvField` with four
+    bias-free convolutions, and a linear layer on the flattened final state.
+
+    ``channels=16, state_size=7`` is the "small" net (17,418 parameters), ``channels=64,
+    state_size=28`` the "large" one (650,634). The released code pools with
+    ``FractionalMaxPool2d``, which draws random pooling regions on every call, in eval mode too,
+    so its predictions and input gradients are random; ``pooling="max"`` (the default) uses a
+    deterministic adaptive max-pool instead, ``"fractional"`` the released layer. The block ends
+    at ``t1``, or at a uniform random time in ``t1_range`` per training call (see
+    :class:`~nodekit.models.ode_block.ODEBlock`).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; use one of {POOLINGS} ('max' is deterministic)")
+    pool = (nn.AdaptiveMaxPool2d(state_size) if pooling == "max"
+            else nn.FractionalMaxPool2d(2, output_size=state_size))
+    encoder = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.BatchNorm2d(channels), pool)
+    field = ConvField(channels, time_dependent=False, layers=4, bias=False)
+    block = ODEBlock(field, t1=t1, t1_range=t1_range, method=method, rtol=tol, atol=tol, adjoint=adjoint, **block_kw)
+    decoder = nn.Sequential(nn.Flatten(), nn.Linear(channels * state_size**2, classes))
+    return ODENet(encoder, block, decoder)
 
 
 class ResBlock(nn.Module):
