@@ -119,9 +119,9 @@ TABLES: dict[str, PublishedTable] = {
 # --------------------------------------------------------------------------------------------- #
 
 END_TIME_TABLE = PublishedTable(
-    source="Dwaraknath (2019), the end-time table of the blog post (seed 001): MNIST test accuracy %, "
+    source="rajatvd (2019), the end-time table of the blog post (seed 001): MNIST test accuracy %, "
            "(clean, FGSM-0.3) at test end time t; time-invariant 4-conv field, dopri5 rtol = atol = 1e-3",
-    cite="dwaraknath2019neural",
+    cite="rajatvd2019neural",
     columns=("t=1", "t=10", "t=100", "t=500"),
     rows={
         "small, T=10": ((49.45, 0.0), (98.64, 9.34), (26.35, 12.83), (9.94, 8.09)),
@@ -136,8 +136,8 @@ END_TIME_TABLE = PublishedTable(
 per call); each value is (clean, FGSM-0.3) accuracy % as published."""
 
 END_TIME_NFE = PublishedTable(
-    source="Dwaraknath (2019), seed 001: forward NFE at training end time 1, natural vs adversarial training",
-    cite="dwaraknath2019neural",
+    source="rajatvd (2019), seed 001: forward NFE at training end time 1, natural vs adversarial training",
+    cite="rajatvd2019neural",
     columns=("NFE",),
     rows={"natural, T=1": ("20-30",), "adversarial, T=1": ("in the 100s",)},
 )
