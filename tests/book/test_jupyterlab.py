@@ -81,18 +81,24 @@ def execute(ws, code: str, timeout: float = 300) -> list[dict]:
         "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
                     "allow_stdin": False, "stop_on_error": True},
     }))
-    outputs, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    # Done when the shell channel has replied and the kernel is idle again on iopub (the two
+    # channels share the websocket but not an order: outputs may come after the reply).
+    outputs, reply, idle, deadline = [], None, False, time.monotonic() + timeout
+    while time.monotonic() < deadline and not (reply and idle):
         msg = json.loads(ws.recv())
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         kind = msg["header"]["msg_type"]
         if kind in ("display_data", "execute_result", "stream", "error"):
             outputs.append(msg["content"] | {"msg_type": kind})
-        if kind == "execute_reply":
-            assert msg["content"]["status"] == "ok", f"cell failed: {outputs}"
-            return outputs
-    pytest.fail(f"no reply within {timeout} s to:\n{code}")
+        elif kind == "execute_reply":
+            reply = msg["content"]
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            idle = True
+    if not (reply and idle):
+        pytest.fail(f"no reply within {timeout} s to:\n{code}")
+    assert reply["status"] == "ok", f"cell failed: {outputs}"
+    return outputs
 
 
 def test_server_lists_every_chapter(lab) -> None:
