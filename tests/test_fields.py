@@ -50,3 +50,17 @@ def test_linear_field_from_a_matrix_draws_no_random_numbers():
     assert torch.equal(field(torch.tensor(0.0), z), z @ A.T)
     with pytest.raises(ValueError, match=r"matrix must be square, got shape \(2, 3\)"):
         LinearField(matrix=torch.zeros(2, 3))
+
+
+def test_sine_field_jacobian_matches_autograd_and_its_equilibria():
+    from nodekit.fields import SineField
+    from nodekit.measure.stability import jacobians
+
+    field = SineField(5).double()
+    z = torch.randn(7, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(field.jacobian(z), jacobians(field, z), atol=1e-12)
+    # W z + b = 0 at z* = -W⁻¹ b: an equilibrium with Jacobian -W
+    w, b = field.linear.weight.detach(), field.linear.bias.detach()
+    z_star = -torch.linalg.solve(w, b)[None]
+    assert field(torch.zeros(()), z_star).abs().max() < 1e-12
+    assert torch.allclose(field.jacobian(z_star)[0], -w)
