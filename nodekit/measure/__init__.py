@@ -4,7 +4,9 @@
 * :mod:`~nodekit.measure.gradients` — the gradient of a loss through a solve by four routes;
 * :mod:`~nodekit.measure.timing` — forward/backward timings by route, CNF training steps;
 * :mod:`~nodekit.measure.tolerance` — accuracy and NFE of a trained model across tolerances;
-* :mod:`~nodekit.measure.stability` — Jacobians and their eigenvalues.
+* :mod:`~nodekit.measure.stability` — Jacobians and their eigenvalues;
+* :mod:`~nodekit.measure.equilibria` — equilibria of a field, Hurwitz and Gershgorin tests;
+* :mod:`~nodekit.measure.masking` — the gradient-masking audit: per-example outcomes, worst case.
 
 Import the submodule you need (``from nodekit.measure.memory import peak_memory``).
 """
