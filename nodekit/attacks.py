@@ -387,6 +387,26 @@ def _frozen_parameters(model: nn.Module) -> Iterator[None]:
             p.grad = grad
 
 
+class _NaNForNonFiniteRows(nn.Module):
+    """``model``, except that rows of the batch holding NaN or Inf get NaN logits without being run.
+
+    ART's L2 Square proposes 0/0 candidates and discards them by their NaN loss. A CNN turns NaN
+    inputs into NaN logits by itself, but an ODE block's solver rejects a non-finite state.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        finite = torch.isfinite(x).flatten(1).all(1)
+        if bool(finite.all()):
+            return self.model(x)
+        shape = (-1, *([1] * (x.dim() - 1)))
+        out = self.model(torch.where(finite.view(shape), x, torch.zeros_like(x)))
+        return torch.where(finite.view(-1, 1), out, torch.full_like(out, float("nan")))
+
+
 def art_classifier(model: nn.Module, x: Tensor, clip: tuple[float, float]) -> object:
     """ART's ``PyTorchClassifier`` wrapping ``model`` for inputs shaped like ``x`` in ``clip``.
 
@@ -404,7 +424,7 @@ def art_classifier(model: nn.Module, x: Tensor, clip: tuple[float, float]) -> ob
     with torch.no_grad():
         classes = model(x[:1]).shape[1]
     return PyTorchClassifier(
-        model=model, loss=nn.CrossEntropyLoss(reduction="sum"), input_shape=tuple(x.shape[1:]), nb_classes=classes,
+        model=_NaNForNonFiniteRows(model), loss=nn.CrossEntropyLoss(reduction="sum"), input_shape=tuple(x.shape[1:]), nb_classes=classes,
         clip_values=clip, device_type="gpu" if x.is_cuda else "cpu",
     )
 

@@ -5,7 +5,8 @@
 * :class:`AugmentedConvField` — Dupont et al.'s 1×1 / 3×3 / 1×1 convolutional field;
 * :class:`MLPField` — an MLP on vectors, time as an input of the first or of every layer;
 * :class:`LinearField` — ``f(z) = W z`` (random or a given matrix), eigenvalues readable;
-* :class:`CubicMLPField` — the torchdiffeq demo's ``MLP(z³)``.
+* :class:`CubicMLPField` — the torchdiffeq demo's ``MLP(z³)``;
+* :class:`SineField` — SODEF's ``sin(−(W z + b))``, time-invariant.
 """
 
 from __future__ import annotations
@@ -188,3 +189,21 @@ class CubicMLPField(nn.Module):
         steepest = torch.linalg.eigvals(jac).abs().max().item()
         widths = 2 / (w1[unit] * 3 * z**2).norm(dim=-1)
         return steepest, widths.min().item()
+
+
+class SineField(nn.Module):
+    """SODEF's field ``f(t, z) = sin(−(W z + b))`` (Kang et al. 2021, as in their released code):
+    time-invariant, one ``dim × dim`` linear layer. Its Jacobian is ``−diag(cos(W z + b)) W``, so its
+    equilibria are the states with ``W z + b ∈ πℤ^dim``; those with ``cos(W z + b) > 0`` and a
+    Hurwitz ``−diag(cos(W z + b)) W`` are asymptotically stable."""
+
+    def __init__(self, dim: int = 64) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, dim)
+
+    def forward(self, t: Tensor, z: Tensor) -> Tensor:
+        return torch.sin(-self.linear(z))
+
+    def jacobian(self, z: Tensor) -> Tensor:
+        """The closed-form Jacobian ``∂f/∂z`` at each row of ``z`` (``(n, dim)`` → ``(n, dim, dim)``)."""
+        return -torch.cos(self.linear(z))[:, :, None] * self.linear.weight

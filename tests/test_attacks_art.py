@@ -10,6 +10,7 @@ import pytest
 import torch
 from art.attacks.evasion import ProjectedGradientDescent
 from problems import accuracy, digits, digits_cnn, images, small_mlp
+from torch import nn
 
 from nodekit.attacks import APGD, FGSM, PGD, Square, art_classifier, robust_accuracy
 
@@ -99,3 +100,23 @@ def test_missing_art_is_a_clear_error_naming_the_package(monkeypatch):
 def test_bad_arguments_are_clear_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_art_sees_nan_logits_for_nan_candidates_even_through_an_ode_solver():
+    """ART's L2 Square proposes 0/0 candidates; an ODE block's solver would reject them, so the
+    classifier ART wraps answers NaN for those rows and the model's logits for the others."""
+    from nodekit.attacks import _NaNForNonFiniteRows
+    from nodekit.errors import NonFiniteStateError
+    from nodekit.fields import LinearField
+    from nodekit.models import ODEBlock, ODENet
+
+    model = ODENet(nn.Flatten(), ODEBlock(LinearField(matrix=-torch.eye(4))), nn.Linear(4, 3))
+    x = torch.rand(3, 1, 2, 2)
+    bad = x.clone()
+    bad[1, 0, 0, 0] = float("nan")
+    with pytest.raises(NonFiniteStateError):
+        model(bad)
+    out = _NaNForNonFiniteRows(model)(bad)
+    assert out[1].isnan().all() and not out[[0, 2]].isnan().any()
+    assert torch.allclose(out[[0, 2]], model(x)[[0, 2]], atol=1e-5)
+    assert torch.equal(_NaNForNonFiniteRows(model)(x), model(x))

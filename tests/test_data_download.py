@@ -12,8 +12,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from problems import IDX_NAMES, make_idx_set
-from problems import data_root  # noqa: F401 (fixture: every test gets an empty data root)
+from problems import (
+    IDX_NAMES,
+    data_root,  # noqa: F401 (fixture: every test gets an empty data root)
+    make_idx_set,
+)
 
 from nodekit import data
 from nodekit.data import DownloadError

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from problems import make_idx_set
-from problems import data_root  # noqa: F401 (fixture: every test gets an empty data root)
+from problems import (
+    data_root,  # noqa: F401 (fixture: every test gets an empty data root)
+    make_idx_set,
+)
 
 from nodekit import data
 from nodekit.data import DataNotFoundError, read_idx, write_idx

@@ -71,3 +71,16 @@ def test_conv_field_layers_and_bias_set_the_parameter_count() -> None:
     assert sum(p.numel() for p in ConvField(c).parameters()) == 2 * (c * (c + 1) * 9 + c) + 3 * 2 * c
     with pytest.raises(ValueError, match="layers must be an integer >= 1"):
         ConvField(c, layers=0)
+
+def test_sine_field_jacobian_matches_autograd_and_its_equilibria():
+    from nodekit.fields import SineField
+    from nodekit.measure.stability import jacobians
+
+    field = SineField(5).double()
+    z = torch.randn(7, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(field.jacobian(z), jacobians(field, z), atol=1e-12)
+    # W z + b = 0 at z* = -W⁻¹ b: an equilibrium with Jacobian -W
+    w, b = field.linear.weight.detach(), field.linear.bias.detach()
+    z_star = -torch.linalg.solve(w, b)[None]
+    assert field(torch.zeros(()), z_star).abs().max() < 1e-12
+    assert torch.allclose(field.jacobian(z_star)[0], -w)

@@ -11,7 +11,11 @@ from torch.utils.data import TensorDataset
 
 from nodekit.attacks import FGSM
 from nodekit.fields import LinearField
-from nodekit.measure.end_time import accuracy_over_end_times, nfe_over_end_times, robust_accuracy_over_end_times
+from nodekit.measure.end_time import (
+    accuracy_over_end_times,
+    nfe_over_end_times,
+    robust_accuracy_over_end_times,
+)
 from nodekit.models import ODEBlock, ODENet
 
 ROTATION = torch.tensor([[0.0, -1.0], [1.0, 0.0]])  # z' = R z turns the plane by the angle t

@@ -9,7 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from nodekit.fields import LinearField
-from nodekit.measure.steady_states import class_separation, flow, principal_components, steady_state_statistics
+from nodekit.measure.steady_states import (
+    class_separation,
+    flow,
+    principal_components,
+    steady_state_statistics,
+)
 from nodekit.models import ODEBlock, ODENet
 
 TIMES = [0.0, 1.0, 2.0, 4.0, 8.0]

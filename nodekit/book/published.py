@@ -145,3 +145,59 @@ END_TIME_NFE = PublishedTable(
 TABLES["end-time"] = END_TIME_TABLE
 TABLES["end-time-nfe"] = END_TIME_NFE
 __all__ += ["END_TIME_NFE", "END_TIME_TABLE"]
+
+# SODEF and its audits (chapter 8)
+# --------------------------------------------------------------------------------------------- #
+
+SODEF_SEED_MNIST = PublishedTable(
+    source="seed 003, section 7 (SODEF_p on MNIST, T = 10, L2 PGD and gradient-free SPSA at ε = 0.5), accuracy %",
+    cite="kang2021stable",
+    columns=("clean", "PGD", "SPSA"),
+    rows={"SODEF (p = 1)": ("96.2", "45.2", "40.5")},
+)
+
+KANG_TABLE6 = PublishedTable(
+    source="Kang et al. (2021), Table 6 (MNIST, T = 5, L∞ attacks), accuracy %",
+    cite="kang2021stable",
+    columns=("clean", "FGSM-0.3", "PGD-0.3"),
+    rows={
+        "no ODE": ("99.45", "10.03", "0.31"),
+        "ODE": ("99.42", "29.6", "1.56"),
+        "TisODE": ("99.43", "36.70", "1.82"),
+        "SODEF": ("99.44", "63.36", "45.25"),
+    },
+)
+
+ROBUSTBENCH_SODEF = PublishedTable(
+    source="RobustBench, CIFAR-10 L∞ ε = 8/255 leaderboard, accuracy %",
+    cite="croce2021robustbench",
+    columns=("AutoAttack (reported)", "best known"),
+    rows={
+        "SODEF on Rebuffi2021 (flagged unreliable)": ("71.28", "64.20"),
+        "Rebuffi2021, the base model without SODEF": ("66.56", "–"),
+    },
+)
+
+CROCE_SODEF = PublishedTable(
+    source="Croce et al. (2022), SODEF on CIFAR-10 (AutoAttack + transfer APGD from the base + feature-space APGD, "
+           "the same 1,000 points), accuracy %",
+    cite="croce2022evaluating",
+    columns=("SODEF", "base without SODEF"),
+    rows={"worst case of the adaptive attacks": ("64.1–64.2", "65.0")},
+)
+
+HUANG_SONET = PublishedTable(
+    source="Huang et al. (2022), SONet on CIFAR-10, accuracy % (conclusion: the robustness of adaptive solvers "
+           "'mainly comes from the obfuscated gradients')",
+    cite="huang2022adversarial",
+    columns=("PGD-20", "PGD-1000"),
+    rows={"SONet": ("61.62", "24.25")},
+)
+
+TABLES.update({
+    "sodef-seed-mnist": SODEF_SEED_MNIST,
+    "kang-table6": KANG_TABLE6,
+    "robustbench-sodef": ROBUSTBENCH_SODEF,
+    "croce-sodef": CROCE_SODEF,
+    "huang-sonet": HUANG_SONET,
+})

@@ -8,5 +8,8 @@
 * :mod:`~nodekit.measure.end_time` — an ODE-net's accuracy, robustness and NFE at other end times;
 * :mod:`~nodekit.measure.steady_states` — where the state goes after the end time (equilibrium or steady direction).
 
+* :mod:`~nodekit.measure.equilibria` — equilibria of a field, Hurwitz and Gershgorin tests;
+* :mod:`~nodekit.measure.masking` — the gradient-masking audit: per-example outcomes, worst case.
+
 Import the submodule you need (``from nodekit.measure.memory import peak_memory``).
 """

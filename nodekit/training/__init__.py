@@ -4,7 +4,8 @@
 * :mod:`~nodekit.training.tasks` — :class:`DensityTask` (CNFs), :class:`SnippetTask` (dynamics);
 * :mod:`~nodekit.training.cache` — run keys, fingerprints, checkpoints;
 * :mod:`~nodekit.training.hooks` — batch transforms: Gaussian augmentation, adversarial training;
-* :mod:`~nodekit.training.regularizers` — TisODE's steady-state penalty.
+* :mod:`~nodekit.training.regularizers` — TisODE's steady-state penalty, SODEF's stability terms;
+* :mod:`~nodekit.training.sodef` — SODEF's three training phases.
 """
 
 from .loop import (
