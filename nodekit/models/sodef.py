@@ -5,7 +5,7 @@
 * :func:`sodef_encoder` — a small residual CNN to ``features`` coordinates squashed by tanh
   (the released code's ResNet-18 → 512 → 2048 → 64 with tanh, shrunk for CPUs);
 * :class:`FeatureStage` — phase 2's model: the field beside the fixed head, on stored features;
-* :func:`sodef_net` — the assembled :class:`~nodekit.models.ODENet` with a
+* :func:`sodef_net` — the assembled :class:`~nodekit.models.classifiers.ODENet` with a
   :class:`~nodekit.fields.SineField` block.
 
 The three training phases are :func:`nodekit.training.sodef.train_sodef`.
@@ -70,7 +70,7 @@ def sodef_encoder(width: int = 32, features: int = 64, in_channels: int = 1, poo
 
 class FeatureStage(nn.Module):
     """Phase 2's model on stored features ``z₀``: returns the fixed head's logits ``V z₀`` (so the
-    accuracy :func:`~nodekit.training.fit` reports is the encoder's) and holds the ``field`` that the
+    accuracy :func:`~nodekit.training.loop.fit` reports is the encoder's) and holds the ``field`` that the
     :class:`~nodekit.training.regularizers.LyapunovRegularizer` trains without integrating it."""
 
     def __init__(self, field: nn.Module, head: nn.Module) -> None:

@@ -1,4 +1,4 @@
-"""SODEF's three training phases (Kang et al. 2021, as in their released code), on :func:`fit`.
+"""SODEF's three training phases (Kang et al. 2021, as in their released code), on :func:`~nodekit.training.loop.fit`.
 
 1. the encoder against the fixed :func:`~nodekit.models.sodef.simplex_head` (cross-entropy);
 2. the field alone on the stored features, by the :class:`~.regularizers.LyapunovRegularizer`
@@ -90,7 +90,7 @@ def train_sodef(
     encoder: nn.Module, train, test, config: SODEFConfig = SODEFConfig(), *, name: str = "sodef",
     features: int = 64, classes: int = 10, progress: bool = True,
 ) -> SODEFModels:
-    """Run the three phases (each cached by :func:`fit`) and return the models.
+    """Run the three phases (each cached by :func:`~nodekit.training.loop.fit`) and return the models.
 
     Phase 3 trains the head on the features flowed once to ``T`` by the frozen field, which is
     what training it behind the frozen ODE block computes (up to the solver's tolerance), without
