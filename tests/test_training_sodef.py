@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
+from nodekit.fields import SineField
 from nodekit.models.sodef import regular_simplex, sodef_encoder
 from nodekit.training import TrainConfig
 from nodekit.training.sodef import (
@@ -59,3 +60,18 @@ def test_plain_ode_head_trains_a_copy_of_the_field(tmp_path, monkeypatch):
     assert torch.equal(m.initial_field.linear.weight, before)
     assert not torch.equal(plain.block.field.linear.weight, before)
     assert history.epochs == 2 and plain(data.tensors[0][:4]).shape == (4, 3)
+
+
+def test_the_new_heads_do_not_depend_on_the_global_rng_state(tmp_path, monkeypatch):
+    """Phases loaded from the cache draw nothing from torch's global generator, phases trained here
+    do: the head built after them must come out the same either way."""
+    monkeypatch.setenv("NODEKIT_CACHE", str(tmp_path))
+    torch.manual_seed(0)
+    encoder, field = sodef_encoder(4), SineField(64)
+    features = TensorDataset(torch.randn(8, 64), torch.randint(0, 10, (8,)))
+    heads = []
+    for state in (1, 2):
+        torch.manual_seed(state)  # a different global state before the call
+        model, _ = train_ode_head(encoder, field, features, features, TrainConfig(epochs=0), progress=False)
+        heads.append(model.decoder.weight.detach().clone())
+    assert torch.equal(heads[0], heads[1])

@@ -113,6 +113,9 @@ def train_sodef(
     )
     for p in field.parameters():
         p.requires_grad_(False)
+    # Seeded here: a phase trained in this process draws from torch's global generator (its data
+    # loaders do), one loaded from the cache does not; the new head must not depend on which.
+    torch.manual_seed(config.phase1.seed + 2)
     model = sodef_net(encoder, field, features=features, classes=classes, t1=config.t1, tol=config.tol)
     history["phase 3"] = fit(
         model.decoder, flow_features(model.block, train_z), flow_features(model.block, test_z), config.phase3,
@@ -130,6 +133,7 @@ def train_ode_head(
     cross-entropy through the solve to ``t1`` on the encoder's stored features; no stability terms."""
     field = copy.deepcopy(field).requires_grad_(True)
     features = train_features.tensors[0].shape[1]
+    torch.manual_seed(config.seed + 2)  # the new head, independent of what ran (or was cached) before
     model = sodef_net(encoder, field, features=features, classes=classes, t1=t1, tol=tol)
     tail = nn.Sequential(model.block, model.decoder)
     history = fit(tail, train_features, test_features, config, name=name, progress=progress)
