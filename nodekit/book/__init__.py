@@ -2,6 +2,7 @@
 verdicts, published numbers and plotting helpers.
 
 * :mod:`~nodekit.book.profiles` — ``quick`` / ``full`` and :func:`select`;
+* :mod:`~nodekit.book.smoke` — ``NODEKIT_SMOKE=1``: every size capped, to test that a profile runs;
 * :mod:`~nodekit.book.provenance` — :func:`start_chapter`, the provenance table;
 * :mod:`~nodekit.book.report` — :func:`~nodekit.book.report.check`, :func:`~nodekit.book.report.compare`, tables;
 * :mod:`~nodekit.book.published` — every literature number with its source;

@@ -13,10 +13,14 @@ __all__ = ["mean_std", "plot_phase_portrait", "smooth"]
 
 
 def smooth(values: Sequence[float], window: int = 20) -> np.ndarray:
-    """Running mean of ``values`` over ``window`` consecutive entries (``len - window + 1`` values)."""
+    """Running mean of ``values`` over ``window`` consecutive entries (``len - window + 1`` values);
+    a series shorter than ``window`` gives its one mean, an empty one an empty array."""
     if not (isinstance(window, int) and window >= 1):
         raise ValueError(f"window must be an integer >= 1, got {window!r}")
     values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return values
+    window = min(window, values.size)
     return np.convolve(values, np.ones(window) / window, mode="valid")
 
 

