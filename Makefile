@@ -1,6 +1,6 @@
 # The Neural ODE book. Every target sets up .venv itself; a fresh clone needs python3 and make.
 #   make book [PROFILE=quick|full] [DEVICE=cpu|cuda|auto] [SEED=0]
-#   make test | make notebooks | make lab | make clean | make lock
+#   make test | make notebooks | make lab | make pdf | make clean | make lock
 
 PROFILE ?= quick
 DEVICE ?= cpu
@@ -18,7 +18,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Prerequisites run in order: the profile check must come before any install or execution.
 .NOTPARALLEL:
-.PHONY: book notebooks test lab clean check-profile venv lock
+.PHONY: book notebooks test lab pdf clean check-profile venv lock
 
 ## Execute every chapter with papermill into _build/executed/$(PROFILE), build _build/$(PROFILE)/html.
 ## A chapter that fails is reported (_build/$(PROFILE)/reports/) and the rest of the book still builds.
@@ -40,6 +40,10 @@ test: venv
 	$(if $(wildcard notebooks/*.ipynb),$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax notebooks/,@echo "no notebooks to validate")
 	$(BOOK) build --notebooks notebooks --out _build/committed --strict
 	NODEKIT_BOOK_HTML=_build/committed/html $(BIN)/pytest -n $(JOBS) tests/book
+
+## The book as one PDF, _build/pdf/book.pdf, from the committed notebooks; needs TeX Live (XeLaTeX, latexmk).
+pdf: venv
+	$(BOOK) pdf --notebooks notebooks --out _build/pdf
 
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)

@@ -14,6 +14,7 @@ Command-line paths are relative to the current directory, everything else to the
   build                stage _config.yml, _toc.yml, book/ and a notebooks folder in <out>/src, write
                        the execution-status page from the notebooks' provenance, build the HTML
                        into <out>/html, and fail if a page loads remote assets.
+  pdf                  stage as build does and write <out>/book.pdf (Sphinx's LaTeX builder, XeLaTeX).
 """
 
 from __future__ import annotations
@@ -200,10 +201,11 @@ def status_table(notebooks: Path, reports: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(notebooks: Path, out: Path, strict: bool) -> None:
-    """Build the book with ``notebooks`` as its notebooks/ folder into ``out``/html."""
-    src, html, doctrees = out / "src", out / "html", out / "doctrees"
-    for stale in (src, html, doctrees):  # a fresh build re-reports every warning, drops old pages
+def stage(notebooks: Path, out: Path) -> Path:
+    """Copy _config.yml, _toc.yml, book/ and ``notebooks`` (as notebooks/) into ``out``/src, write the
+    execution-status page from the notebooks' provenance, and generate Sphinx's conf.py there."""
+    src = out / "src"
+    for stale in (src, out / "doctrees"):  # a fresh build re-reports every warning, drops old pages
         shutil.rmtree(stale, ignore_errors=True)
     src.mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
@@ -213,22 +215,52 @@ def build(notebooks: Path, out: Path, strict: bool) -> None:
         shutil.copytree(notebooks, src / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     status = src / STATUS_PAGE
     status.write_text(status.read_text().replace(STATUS_MARKER, status_table(src / "notebooks", out / "reports")))
-    failed = sorted((out / "reports").glob("*.log"))
+    subprocess.run([Path(sys.executable).parent / "jupyter-book", "config", "sphinx", src], check=True)
+    return src
 
-    bin_dir = Path(sys.executable).parent
-    subprocess.run([bin_dir / "jupyter-book", "config", "sphinx", src], check=True)
+
+def sphinx(src: Path, out: Path, builder: str, strict: bool) -> Path:
+    """Run sphinx-build with ``builder`` on the staged ``src`` into ``out``/``builder``; return that folder."""
+    target = out / builder
+    shutil.rmtree(target, ignore_errors=True)
     flags = ["-W", "-n", "--keep-going"] if strict else []
-    command = [bin_dir / "sphinx-build", "-q", "-b", "html", "-d", doctrees, *flags, src, html]
+    command = [Path(sys.executable).parent / "sphinx-build", "-q", "-b", builder, "-d", out / "doctrees", *flags,
+               src, target]
     # `jupyter-book config sphinx` lists _config.yml's local_extensions but does not put their folder on the path.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src / "book" / "_ext"), os.environ.get("PYTHONPATH")]))}
     if subprocess.run(command, env=env).returncode != 0:
-        sys.exit(f"error: the book build failed (warnings are errors: {strict}); see above")
+        sys.exit(f"error: the {builder} build of the book failed (warnings are errors: {strict}); see above")
+    return target
+
+
+def build(notebooks: Path, out: Path, strict: bool) -> None:
+    """Build the book with ``notebooks`` as its notebooks/ folder into ``out``/html."""
+    html = sphinx(stage(notebooks, out), out, "html", strict)
     if found := remote_assets(html):
         sys.exit("error: the book loads remote assets, it must work offline:\n  " + "\n  ".join(found))
     print(f"book: {(html / 'index.html').resolve()}")
-    if failed:
+    if failed := sorted((out / "reports").glob("*.log")):
         sys.exit("error: chapters failed to execute (the book shows their last executed copies):\n  "
                  + "\n  ".join(f"{log.stem}: {log}" for log in failed))
+
+
+def pdf(notebooks: Path, out: Path) -> None:
+    """Build the book as one PDF, ``out``/book.pdf, with Sphinx's LaTeX builder and XeLaTeX (latexmk)."""
+    missing = [tool for tool in ("latexmk", "xelatex") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"error: {' and '.join(missing)} not found; the PDF needs TeX Live, e.g. on Debian: apt-get install "
+                 "--no-install-recommends latexmk texlive-xetex texlive-latex-extra texlive-fonts-recommended "
+                 "fonts-freefont-otf xindy")
+    latex = sphinx(stage(notebooks, out), out, "latex", strict=False)
+    done = subprocess.run(["make", "-C", latex, "LATEXMKOPTS=-xelatex -interaction=nonstopmode -halt-on-error"],
+                          capture_output=True, text=True)
+    pdfs = sorted(latex.glob("*.pdf"))
+    if done.returncode != 0 or not pdfs:
+        log = out / "latex.log"
+        log.write_text(done.stdout + done.stderr)
+        sys.exit(f"error: LaTeX failed; the log: {log}")
+    shutil.copyfile(pdfs[0], out / "book.pdf")
+    print(f"book: {(out / 'book.pdf').resolve()}")
 
 
 def main() -> None:
@@ -248,6 +280,9 @@ def main() -> None:
     make.add_argument("--notebooks", type=Path, required=True, help="folder staged as notebooks/")
     make.add_argument("--out", type=Path, required=True, help="gets src/, doctrees/ and html/")
     make.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")
+    paper = commands.add_parser("pdf")
+    paper.add_argument("--notebooks", type=Path, required=True, help="folder staged as notebooks/")
+    paper.add_argument("--out", type=Path, required=True, help="gets src/, doctrees/, latex/ and book.pdf")
     args = parser.parse_args()
 
     if args.command == "check-profile":
@@ -255,6 +290,8 @@ def main() -> None:
     elif args.command == "execute":
         out = args.out or ROOT / "_build" / "executed" / args.profile
         execute(args.profile, args.device, args.seed, out.resolve(), args.in_place, args.only, args.jobs)
+    elif args.command == "pdf":
+        pdf(args.notebooks.resolve(), args.out.resolve())
     else:
         build(args.notebooks.resolve(), args.out.resolve(), args.strict)
 
