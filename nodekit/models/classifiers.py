@@ -58,6 +58,7 @@ def small_mnist_odenet(channels: int = 16, method: str = "dopri5", tol: float = 
 
 
 def count_parameters(model: nn.Module) -> int:
+    """The number of trainable parameters of ``model`` (frozen ones do not count)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
