@@ -196,8 +196,8 @@ def solve_adjoint(
     func: nn.Module,
     y0: Tensor,
     t: Tensor | Sequence[float],
-    rtol: float = 1e-7,
-    atol: float = 1e-9,
+    rtol: float | Tensor = 1e-7,
+    atol: float | Tensor = 1e-9,
     method: str | None = None,
     options: dict[str, Any] | None = None,
     *,
@@ -212,7 +212,10 @@ def solve_adjoint(
     Gradients flow to ``y0``, to ``t`` (if it requires them, for any method) and to the
     parameters of ``func`` (or ``adjoint_params``). The backward solve uses ``adjoint_rtol``,
     ``adjoint_atol``, ``adjoint_method`` and ``adjoint_options``, which default to the forward
-    pass's settings; options are inherited only by the same method. The returned solution's
+    pass's settings; options are inherited only by the same method. Per-element tensor ``rtol`` /
+    ``atol`` fit the forward solve only: the backward one then needs float ``adjoint_rtol`` /
+    ``adjoint_atol``. With a single time in ``t`` the solution is ``y0`` itself (the gradient with
+    respect to ``y0`` is the identity, the others zero), as in torchdiffeq. The returned solution's
     ``stats`` are the forward pass's; its ``backward`` stats are filled in by ``backward()``.
     """
     params = _adjoint_parameters(func, adjoint_params)
@@ -236,6 +239,14 @@ def solve_adjoint(
         method=adjoint_method,
         options=adjoint_options,
     )
+    for name in ("rtol", "atol"):
+        tol = adjoint_kw[name]
+        if isinstance(tol, Tensor) and tol.numel() > 1:
+            raise ValueError(
+                f"adjoint_{name} (which defaults to {name}) must be a float, got a tensor of shape "
+                f"{tuple(tol.shape)}: the backward solve's state is the flattened [z, a, dL/dθ], which "
+                f"per-element tolerances for y0 do not fit; pass e.g. adjoint_{name}=float({name}.min())"
+            )
     box: list[AdjointSolution] = []
     ys = _OdeintAdjoint.apply(func, y0, t, forward_kw, adjoint_kw, box, *params)
     solution = box[0]
@@ -247,8 +258,8 @@ def odeint_adjoint(
     func: nn.Module,
     y0: Tensor,
     t: Tensor | Sequence[float],
-    rtol: float = 1e-7,
-    atol: float = 1e-9,
+    rtol: float | Tensor = 1e-7,
+    atol: float | Tensor = 1e-9,
     method: str | None = None,
     options: dict[str, Any] | None = None,
     *,

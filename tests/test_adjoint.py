@@ -161,6 +161,41 @@ def test_bad_inputs_are_reported_before_solving() -> None:
                        adjoint_options={}).sum().backward()
 
 
+@pytest.mark.parametrize("method", ["dopri5", "rk4"])
+def test_a_single_time_returns_y0_with_the_identity_gradient(method: str) -> None:
+    """As torchdiffeq: ys = y0 stacked, dL/dy0 = dL/dys[0], zero gradients for the parameters and t."""
+    field = MLPField(2, hidden=4).double()
+    grad_out = torch.tensor([[[1.0, -2.0], [0.5, 3.0]]], dtype=F64)
+    results = []
+    for odeint in (odeint_adjoint, torchdiffeq.odeint_adjoint):
+        field.zero_grad(set_to_none=True)
+        y0 = torch.tensor([[0.3, -0.7], [1.0, 2.0]], dtype=F64, requires_grad=True)
+        t = torch.tensor([0.5], dtype=F64, requires_grad=True)
+        ys = odeint(field, y0, t, method=method)
+        ys.backward(grad_out)
+        results.append((ys.detach(), y0.grad, t.grad, [p.grad for p in field.parameters()]))
+    (ys, y0_grad, t_grad, p_grads), (ys_tdq, y0_grad_tdq, t_grad_tdq, p_grads_tdq) = results
+    assert ys.shape == (1, 2, 2) and torch.equal(ys, ys_tdq) and torch.equal(ys[0], y0.detach())
+    assert torch.equal(y0_grad, grad_out[0]) and torch.equal(y0_grad, y0_grad_tdq)
+    assert torch.equal(t_grad, t_grad_tdq) and not t_grad.any()
+    for ours, theirs in zip(p_grads, p_grads_tdq):
+        assert torch.equal(ours, theirs) and not ours.any()
+    sol = solve_adjoint(field, y0.detach(), [0.5], method=method)
+    assert sol.stats.nfe == 0 and sol.stats.steps == 0
+
+
+def test_per_element_tolerances_need_float_adjoint_tolerances() -> None:
+    field = MLPField(2, hidden=4).double()
+    y0, t = torch.ones(3, 2, dtype=F64, requires_grad=True), torch.tensor([0.0, 1.0], dtype=F64)
+    rtol = torch.tensor([1e-8, 1e-4], dtype=F64)
+    with pytest.raises(ValueError, match=r"adjoint_rtol \(which defaults to rtol\) must be a float.*shape \(2,\)"):
+        odeint_adjoint(field, y0, t, rtol=rtol)
+    ys = odeint_adjoint(field, y0, t, rtol=rtol, adjoint_rtol=1e-8)
+    assert torch.equal(ys.detach(), nodekit.odeint(field, y0.detach(), t, rtol=rtol))
+    ys.sum().backward()
+    assert torch.isfinite(y0.grad).all()
+
+
 def test_non_finite_loss_gradient_is_named() -> None:
     field = MLPField(2)
     ys = odeint_adjoint(field, torch.ones(3, 2), torch.tensor([0.0, 1.0]))

@@ -465,10 +465,36 @@ BAD_INPUTS = [
     bad("unknown dopri5 option", ValueError,
         r"unknown option\(s\) \['step_size'\] for method 'dopri5'; accepted: first_step, max_num_steps",
         options={"step_size": 0.1}),
-    bad("step_size zero", ValueError, r"step_size must be positive, got 0", method="euler",
-        options={"step_size": 0.0}),
-    bad("first_step negative", ValueError, r"first_step must be positive.*leave it out",
+    bad("step_size zero", ValueError, r"options\['step_size'\] must be a finite number > 0, got 0\.0",
+        method="euler", options={"step_size": 0.0}),
+    bad("step_size infinite", ValueError, r"options\['step_size'\] must be a finite number > 0, got inf",
+        method="rk4", options={"step_size": math.inf}),
+    bad("step_size NaN", ValueError, r"options\['step_size'\] must be a finite number > 0, got nan",
+        method="midpoint", options={"step_size": math.nan}),
+    bad("fixed-step max_num_steps zero", ValueError,
+        r"options\['max_num_steps'\] must be an integer >= 1, got 0", method="rk4", options={"max_num_steps": 0}),
+    bad("first_step negative", ValueError,
+        r"options\['first_step'\] must be a finite number > 0, got -0\.1.*leave it out",
         options={"first_step": -0.1}),
+    bad("first_step zero", ValueError, r"options\['first_step'\] must be a finite number > 0, got 0",
+        options={"first_step": 0}),
+    bad("first_step infinite", ValueError, r"options\['first_step'\] must be a finite number > 0, got inf",
+        options={"first_step": math.inf}),
+    bad("safety negative", ValueError, r"options\['safety'\] must be in \(0, 1\], got -1", options={"safety": -1}),
+    bad("safety above 1", ValueError, r"options\['safety'\] must be in \(0, 1\], got 1\.5",
+        options={"safety": 1.5}),
+    bad("ifactor below 1", ValueError, r"options\['ifactor'\] must be >= 1, got 0\.5", options={"ifactor": 0.5}),
+    bad("dfactor 1", ValueError, r"options\['dfactor'\] must be in \(0, 1\), got 1", options={"dfactor": 1}),
+    bad("dfactor zero", ValueError, r"options\['dfactor'\] must be in \(0, 1\), got 0\.0",
+        options={"dfactor": 0.0}),
+    bad("max_num_steps zero", ValueError, r"options\['max_num_steps'\] must be an integer >= 1, got 0",
+        options={"max_num_steps": 0}),
+    bad("max_num_steps not an integer", ValueError,
+        r"options\['max_num_steps'\] must be an integer >= 1, got 100\.5", options={"max_num_steps": 100.5}),
+    bad("min_step negative", ValueError, r"options\['min_step'\] must be a finite number >= 0, got -1e-06",
+        options={"min_step": -1e-6}),
+    bad("safety not a number", ValueError, r"options\['safety'\] must be in \(0, 1\], got '0\.9'",
+        options={"safety": "0.9"}),
     bad("negative rtol", ValueError, r"rtol and atol must be non-negative", rtol=-1.0),
     bad("2-D t", ValueError, r"t must be a 1-D tensor.*shape \(2, 2\).*torch\.tensor\(\[t0, t1\]\)",
         t=torch.zeros(2, 2)),
@@ -477,10 +503,15 @@ BAD_INPUTS = [
         t=torch.tensor([0.0, 1.0, 0.5])),
     bad("repeated time", ValueError, r"strictly increasing.*drop duplicates.*torch\.unique",
         t=torch.tensor([0.0, 0.0, 1.0])),
-    bad("t of length 1", ValueError, r"t needs at least two times \(start and end\), got 1",
-        t=torch.tensor([0.0])),
+    bad("empty t", ValueError, r"t needs at least one time \(the start\), got none", t=torch.tensor([])),
     bad("NaN in t", ValueError, r"t contains NaN or Inf", t=torch.tensor([0.0, float("nan")])),
     bad("y0 not a tensor", TypeError, r"y0 must be a torch\.Tensor, got list.*torch\.as_tensor", y0=[1.0, 2.0]),
+    bad("tuple y0", TypeError,
+        r"y0 must be one tensor.*tuple of 2 tensors.*torch\.cat\(\[p\.reshape\(-1\) for p in y0\]\)",
+        y0=(torch.ones(2, dtype=F64), torch.ones(3, dtype=F64))),
+    bad("complex y0", TypeError,
+        r"complex states are not supported \(dtype torch\.complex128\).*torch\.view_as_real\(y0\)",
+        y0=torch.ones(2, dtype=torch.complex128)),
     bad("integer y0", TypeError, r"floating-point tensor, got dtype torch\.int64; use y0\.float\(\)",
         y0=torch.ones(2, dtype=torch.int64)),
     bad("non-finite y0", NonFiniteStateError, r"y0 contains NaN or Inf.*clean the initial state",
@@ -504,6 +535,111 @@ def test_bad_input_is_explained(kwargs, error, pattern):
     args = dict(func=decay, y0=Y0, t=T01) | kwargs
     with pytest.raises(error, match=pattern):
         solve(**args)
+
+
+def test_option_limits_are_accepted():
+    """The ends of the accepted ranges are valid (and 0-dim tensors as numbers, as before)."""
+    options = {"safety": 1.0, "ifactor": 1.0, "dfactor": 0.999, "min_step": 0.0, "max_num_steps": 10**6}
+    assert torch.isfinite(odeint(decay, Y0, T01, options=options)).all()
+    ys = odeint(decay, Y0, T01, method="rk4", options={"step_size": torch.tensor(0.1), "max_num_steps": 10})
+    assert torch.equal(ys, odeint(decay, Y0, T01, method="rk4", options={"step_size": 0.1}))
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+@pytest.mark.parametrize("t", [[0.3], [-2.0]], ids=["positive", "negative"])
+def test_a_single_time_returns_y0_as_torchdiffeq(method, t):
+    counted = Counted(decay)
+    y0 = torch.tensor([[0.5, -1.0, 2.0]], dtype=F64, requires_grad=True)
+    sol = solve(counted, y0, t, method=method)
+    theirs = torchdiffeq.odeint(decay, y0, torch.tensor(t, dtype=F64), method=method)
+    assert sol.ys.shape == theirs.shape == (1, 1, 3) and torch.equal(sol.ys, theirs)
+    assert sol.stats.nfe == sol.stats.steps == 0 and counted.times == []
+    assert sol.ts.tolist() == t
+    grad_out = torch.arange(3.0, dtype=F64).view(1, 1, 3)
+    (grad,) = torch.autograd.grad(sol.ys, y0, grad_out)
+    assert torch.equal(grad, grad_out[0])
+    assert torch.equal(odeint(decay, y0, torch.tensor(t, dtype=F64), method=method), sol.ys)
+
+
+def test_per_element_tolerances_match_torchdiffeq():
+    """rtol/atol as tensors broadcast to the state, as in torchdiffeq: equal entries give exactly
+    the float solve; mixed ones agree with torchdiffeq far below the loosest tolerance (1e-4 or
+    1e-5 would give errors of ~1e-5) and cost fewer steps than the tightest alone."""
+    prob = linear()
+    y0, t = prob.y0(prob.t), prob.t
+    uniform = solve(prob.field, y0, t, rtol=torch.full((10,), 1e-6, dtype=F64), atol=1e-8)
+    scalar = solve(prob.field, y0, t, rtol=1e-6, atol=1e-8)
+    assert torch.equal(uniform.ys, scalar.ys) and uniform.stats == scalar.stats
+    rtol = torch.logspace(-10, -4, 10, dtype=F64)
+    atol = torch.tensor(1e-10, dtype=torch.float32)  # 0-dim, another dtype: a float, as before
+    mixed = solve(prob.field, y0, t, rtol=rtol, atol=atol)
+    theirs = torchdiffeq.odeint(prob.field, y0, t, rtol=rtol, atol=atol)
+    torch.testing.assert_close(mixed.ys, theirs, rtol=0, atol=1e-8)
+    tight = solve(prob.field, y0, t, rtol=1e-10, atol=1e-10).stats.steps
+    loose = solve(prob.field, y0, t, rtol=1e-4, atol=1e-10).stats.steps
+    assert loose < mixed.stats.steps < tight
+    rot = rotation()  # states (4, 2): per-feature tolerances broadcast over the batch
+    rtol = torch.tensor([1e-9, 1e-5], dtype=F64)
+    ours = odeint(rot.field, rot.y0(rot.t), rot.t, rtol=rtol, atol=1e-10)
+    theirs = torchdiffeq.odeint(rot.field, rot.y0(rot.t), rot.t, rtol=rtol, atol=1e-10)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-8)
+
+
+BAD_TOLERANCES = [
+    bad("rtol of the wrong shape", ValueError,
+        r"rtol of shape \(3,\) does not broadcast to y0's shape \(2,\); pass a float, or per-element rtol",
+        rtol=torch.full((3,), 1e-6)),
+    bad("atol larger than the state", ValueError, r"atol of shape \(2, 2\) does not broadcast to y0's shape \(2,\)",
+        atol=torch.full((2, 2), 1e-6)),
+    bad("rtol and atol that do not broadcast", ValueError,
+        r"rtol of shape \(2,\) and atol of shape \(3,\) do not broadcast together",
+        rtol=torch.full((2,), 1e-6), atol=torch.full((3,), 1e-6)),
+    bad("a negative rtol element", ValueError, r"rtol and atol must be non-negative and not both zero",
+        rtol=torch.tensor([1e-6, -1e-6])),
+    bad("both zero in one element", ValueError, r"rtol and atol must be non-negative and not both zero",
+        rtol=torch.tensor([1e-6, 0.0]), atol=torch.tensor([1e-6, 0.0])),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, pattern", BAD_TOLERANCES)
+def test_bad_tolerances_are_explained(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        solve(decay, Y0, T01, **kwargs)
+
+
+def test_per_element_tolerances_in_messages():
+    rtol = torch.tensor([1e-8, 1e-4], dtype=F64)
+    pattern = r"took 5 steps.*\(rtol=1e-08 to 0\.0001 per element, atol=1e-09\)"
+    with pytest.raises(MaxStepsExceededError, match=pattern):
+        odeint(decay, Y0, torch.tensor([0.0, 100.0], dtype=F64), rtol=rtol, options={"max_num_steps": 5})
+
+
+def test_the_tuple_state_recipe_in_the_error_works():
+    """Two parts (x of shape (2,), v of shape (3,)) solved as the one flat state the error suggests."""
+    x0, v0 = torch.tensor([1.0, 2.0], dtype=F64), torch.tensor([0.5, -1.0, 3.0], dtype=F64)
+
+    def field(t: Tensor, y: Tensor) -> Tensor:
+        x, v = torch.split(y, [2, 3])
+        return torch.cat([-x.reshape(-1), 2 * v.reshape(-1)])
+
+    ys = odeint(field, torch.cat([p.reshape(-1) for p in (x0, v0)]), T01)
+    ours = tuple(torch.split(ys[-1], [2, 3]))
+    theirs = torchdiffeq.odeint(lambda t, y: (-y[0], 2 * y[1]), (x0, v0), T01)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b[-1], rtol=1e-6, atol=0)
+
+
+def test_the_complex_state_recipe_in_the_error_works():
+    """y' = i w y with complex y, solved as the real state of twice the size the error suggests."""
+    w = torch.tensor([1.0, -2.5], dtype=F64)
+    y0 = torch.tensor([1.0 + 0.5j, -0.3j], dtype=torch.complex128)
+
+    def field(t: Tensor, y: Tensor) -> Tensor:
+        return 1j * w * y
+
+    ys = odeint(lambda t, y: torch.view_as_real(field(t, torch.view_as_complex(y))), torch.view_as_real(y0), T01)
+    exact = y0 * torch.exp(1j * w * T01[:, None])
+    torch.testing.assert_close(torch.view_as_complex(ys), exact, rtol=0, atol=1e-7)
 
 
 def nan_between(lo: float, hi: float) -> Callable[[Tensor, Tensor], Tensor]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from .base import DEFAULT_MAX_NUM_STEPS, Solution, SolverStats
@@ -24,7 +25,7 @@ METHODS: tuple[str, ...] = (*FIXED_GRID_METHODS, "dopri5")
 __all__ = ["METHODS", "DEFAULT_MAX_NUM_STEPS", "Solution", "SolverStats", "odeint", "solve"]
 
 
-def _make_solver(method: str, rtol: float, atol: float, options: dict[str, Any]) -> Any:
+def _make_solver(method: str, rtol: float | Tensor, atol: float | Tensor, options: dict[str, Any]) -> Any:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known methods: {', '.join(METHODS)}")
     cls: Callable[..., Any] = Dopri5Solver if method == "dopri5" else FixedGridSolver
@@ -42,8 +43,8 @@ def solve(
     func: VectorField,
     y0: Tensor,
     t: Tensor | Sequence[float],
-    rtol: float = 1e-7,
-    atol: float = 1e-9,
+    rtol: float | Tensor = 1e-7,
+    atol: float | Tensor = 1e-9,
     method: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> Solution:
@@ -51,18 +52,24 @@ def solve(
 
     :param func: the vector field, called as ``func(t, y)`` with a 0-dim tensor ``t``.
     :param y0: initial state, a floating-point tensor of any shape.
-    :param t: 1-D strictly increasing or decreasing output times; ``t[0]`` is the start.
-    :param rtol: relative tolerance of the adaptive method (ignored by fixed-step methods).
-    :param atol: absolute tolerance of the adaptive method (ignored by fixed-step methods).
+    :param t: 1-D strictly increasing or decreasing output times; ``t[0]`` is the start. A single
+        time returns ``y0`` (stacked, as torchdiffeq) without evaluating ``func``.
+    :param rtol: relative tolerance of the adaptive method (ignored by fixed-step methods): a float,
+        or a tensor of per-element tolerances that broadcasts to ``y0``'s shape.
+    :param atol: absolute tolerance of the adaptive method, like ``rtol``.
     :param method: ``"euler"``, ``"midpoint"``, ``"rk4"`` (fixed step) or ``"dopri5"`` (default).
-    :param options: ``{"step_size": h}`` for fixed-step methods; ``first_step``, ``max_num_steps``,
-        ``interpolate`` (False steps to each output time) and the step controller's ``safety``,
-        ``ifactor``, ``dfactor``, ``min_step`` for dopri5.
+    :param options: ``{"step_size": h}`` for fixed-step methods (without it, as in torchdiffeq, they
+        take one step per interval between output times, however long); ``max_num_steps`` (an
+        integer >= 1) for all methods; for dopri5 ``first_step`` (> 0), ``interpolate`` (False steps
+        to each output time) and the step controller's ``safety`` (in (0, 1]), ``ifactor`` (>= 1),
+        ``dfactor`` (in (0, 1)) and ``min_step`` (>= 0).
     """
     method = method or "dopri5"
     solver = _make_solver(method, rtol, atol, dict(options or {}))
     y0 = check_state(y0)
     t = check_times(t, y0)
+    if len(t) == 1:
+        return Solution(ts=t, ys=torch.stack([y0]), stats=SolverStats(), method=method)
     if t[1] < t[0]:
         func, t_solve = reversed_field(func), -t
         solver.time_sign = -1.0
@@ -77,8 +84,8 @@ def odeint(
     func: VectorField,
     y0: Tensor,
     t: Tensor | Sequence[float],
-    rtol: float = 1e-7,
-    atol: float = 1e-9,
+    rtol: float | Tensor = 1e-7,
+    atol: float | Tensor = 1e-9,
     method: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> Tensor:

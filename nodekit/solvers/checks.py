@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import torch
@@ -14,11 +15,24 @@ VectorField = Callable[[Tensor, Tensor], Tensor]
 
 
 def check_state(y0: Tensor) -> Tensor:
-    """``y0`` must be a finite floating-point tensor."""
+    """``y0`` must be a finite real floating-point tensor."""
+    if isinstance(y0, (tuple, list)) and any(isinstance(part, Tensor) for part in y0):
+        raise TypeError(
+            f"y0 must be one tensor, got a {type(y0).__name__} of {len(y0)} tensors (torchdiffeq's tuple "
+            "states are not supported); solve them as one flat state, "
+            "torch.cat([p.reshape(-1) for p in y0]), with a func that splits y back into the parts "
+            "(torch.split, then reshape) and returns their derivatives concatenated the same way"
+        )
     if not isinstance(y0, Tensor):
         raise TypeError(
             f"y0 must be a torch.Tensor, got {type(y0).__name__}; "
             "wrap it with torch.as_tensor(y0, dtype=torch.float32)"
+        )
+    if y0.is_complex():
+        raise TypeError(
+            f"complex states are not supported (dtype {y0.dtype}); solve the real and imaginary parts "
+            "as one real state of twice the size, torch.view_as_real(y0), with a func that returns "
+            "torch.view_as_real(f(t, torch.view_as_complex(y))); torch.view_as_complex(ys) is the solution"
         )
     if not y0.is_floating_point():
         raise TypeError(f"y0 must be a floating-point tensor, got dtype {y0.dtype}; use y0.float()")
@@ -28,7 +42,7 @@ def check_state(y0: Tensor) -> Tensor:
 
 
 def check_times(t: Tensor | Sequence[float], y0: Tensor) -> Tensor:
-    """``t`` must be a 1-D, strictly monotonic, finite tensor of at least two times."""
+    """``t`` must be a 1-D, strictly monotonic, finite tensor of at least one time."""
     if not isinstance(t, Tensor):
         t = torch.as_tensor(t, dtype=y0.dtype, device=y0.device)
     if not t.is_floating_point():
@@ -39,8 +53,8 @@ def check_times(t: Tensor | Sequence[float], y0: Tensor) -> Tensor:
             f"t must be a 1-D tensor of output times, got shape {tuple(t.shape)}; "
             "for a single interval pass torch.tensor([t0, t1])"
         )
-    if len(t) < 2:
-        raise ValueError(f"t needs at least two times (start and end), got {len(t)}")
+    if len(t) == 0:
+        raise ValueError("t needs at least one time (the start), got none")
     if not torch.isfinite(t).all():
         raise ValueError("t contains NaN or Inf values")
     diffs = t[1:] - t[:-1]
@@ -52,6 +66,56 @@ def check_times(t: Tensor | Sequence[float], y0: Tensor) -> Tensor:
             "sort the output times (and drop duplicates), e.g. torch.unique(t)"
         )
     return t
+
+
+def check_option(
+    name: str, value: object, accepted: str, valid: Callable[[float], bool], integer: bool = False, hint: str = ""
+) -> None:
+    """Raise a ValueError naming ``options[name]``, its ``value`` and the ``accepted`` values unless
+    ``value`` is a real number (an integer if ``integer``) for which ``valid`` holds."""
+    if isinstance(value, Tensor) and value.numel() == 1:
+        value = value.item()
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not valid(float(value)):
+        raise ValueError(f"options[{name!r}] must be {accepted}, got {value!r}{hint}")
+
+
+def _broadcast(*shapes: torch.Size) -> torch.Size | None:
+    """The shape that ``shapes`` broadcast to, or None if they do not."""
+    try:
+        return torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        return None
+
+
+def check_tolerances(rtol: float | Tensor, atol: float | Tensor) -> tuple[float | Tensor, float | Tensor]:
+    """Non-negative ``rtol`` and ``atol``, not both zero anywhere: floats, or tensors of per-element
+    tolerances (single-element tensors become floats; the others are checked against the state by
+    :func:`tolerance_for_state`)."""
+    rtol, atol = (
+        tol.detach() if isinstance(tol, Tensor) and tol.numel() > 1 else float(tol) for tol in (rtol, atol)
+    )
+    r, a = (torch.as_tensor(tol, dtype=torch.float64) for tol in (rtol, atol))
+    if _broadcast(r.shape, a.shape) is None:
+        raise ValueError(
+            f"rtol of shape {tuple(r.shape)} and atol of shape {tuple(a.shape)} do not broadcast together; "
+            "per-element tolerances must broadcast to y0's shape"
+        )
+    if not bool(((r >= 0) & (a >= 0) & (r + a > 0)).all()):
+        raise ValueError(f"rtol and atol must be non-negative and not both zero, got {rtol}, {atol}")
+    return rtol, atol
+
+
+def tolerance_for_state(name: str, tol: float | Tensor, y0: Tensor) -> float | Tensor:
+    """A per-element tolerance, checked to broadcast to ``y0``'s shape and moved to its dtype and device."""
+    if isinstance(tol, float):
+        return tol
+    if _broadcast(tol.shape, y0.shape) != y0.shape:
+        raise ValueError(
+            f"{name} of shape {tuple(tol.shape)} does not broadcast to y0's shape {tuple(y0.shape)}; "
+            f"pass a float, or per-element {name} as a tensor that broadcasts to y0"
+        )
+    return tol.to(y0)
 
 
 def checked_field(

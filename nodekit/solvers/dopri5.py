@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..errors import MaxStepsExceededError, StepSizeUnderflowError
 from .base import DEFAULT_MAX_NUM_STEPS, SolverStats
-from .checks import VectorField
+from .checks import VectorField, check_option, check_tolerances, tolerance_for_state
 from .fixed_grid import combine
 from .tableaus import DOPRI5, DOPRI5_DENSE
 
@@ -18,6 +18,13 @@ from .tableaus import DOPRI5, DOPRI5_DENSE
 def rms(x: Tensor) -> float:
     """Root mean square of all entries, in one pass over ``x``."""
     return float(torch.linalg.vector_norm(x)) / math.sqrt(max(x.numel(), 1))
+
+
+def _tolerance_text(tol: float | Tensor) -> str:
+    """A tolerance for a message: the float, or the range of per-element tolerances."""
+    if isinstance(tol, float):
+        return f"{tol:g}"
+    return f"{float(tol.min()):g} to {float(tol.max()):g} per element"
 
 
 @dataclass
@@ -55,8 +62,8 @@ class Dopri5Solver:
 
     def __init__(
         self,
-        rtol: float,
-        atol: float,
+        rtol: float | Tensor,
+        atol: float | Tensor,
         first_step: float | None = None,
         max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
         safety: float = 0.9,
@@ -65,14 +72,18 @@ class Dopri5Solver:
         interpolate: bool = True,
         min_step: float = 0.0,
     ) -> None:
-        if not (rtol >= 0 and atol >= 0 and rtol + atol > 0):
-            raise ValueError(f"rtol and atol must be non-negative and not both zero, got {rtol}, {atol}")
-        if first_step is not None and not first_step > 0:
-            raise ValueError(
-                f"first_step must be positive, got {first_step}; it is the length of the first trial "
-                "step (the direction comes from t), or leave it out to have it chosen automatically"
+        self.rtol, self.atol = check_tolerances(rtol, atol)
+        if first_step is not None:
+            check_option(
+                "first_step", first_step, "a finite number > 0", lambda h: 0 < h < math.inf,
+                hint="; it is the length of the first trial step (the direction comes from t), "
+                "or leave it out to have it chosen automatically",
             )
-        self.rtol, self.atol = float(rtol), float(atol)
+        check_option("max_num_steps", max_num_steps, "an integer >= 1", lambda n: n >= 1, integer=True)
+        check_option("safety", safety, "in (0, 1]", lambda x: 0 < x <= 1)
+        check_option("ifactor", ifactor, ">= 1", lambda x: x >= 1)
+        check_option("dfactor", dfactor, "in (0, 1)", lambda x: 0 < x < 1)
+        check_option("min_step", min_step, "a finite number >= 0", lambda h: 0 <= h < math.inf)
         self.first_step = first_step
         self.max_num_steps = max_num_steps
         self.safety, self.ifactor, self.dfactor = safety, ifactor, dfactor
@@ -91,6 +102,9 @@ class Dopri5Solver:
                 "dopri5 does not differentiate with respect to the output times t; "
                 "pass t.detach(), or use a fixed-step method, whose steps follow t"
             )
+        # Per-element tolerances on the state's dtype and device (floats stay floats).
+        self.rtol = tolerance_for_state("rtol", self.rtol, y0)
+        self.atol = tolerance_for_state("atol", self.atol, y0)
         times = t.tolist()
         stats = SolverStats(nfe=1)
         eps = torch.finfo(t.dtype).eps
@@ -105,9 +119,10 @@ class Dopri5Solver:
                     if stats.steps >= self.max_num_steps:
                         raise MaxStepsExceededError(
                             f"dopri5 took {self.max_num_steps} steps and reached "
-                            f"t={self._shown(t_now):g} of {self._shown(times[-1]):g} (rtol={self.rtol:g}, "
-                            f"atol={self.atol:g}); the problem may be stiff: loosen the tolerances, "
-                            "shorten the time span, or raise options['max_num_steps']"
+                            f"t={self._shown(t_now):g} of {self._shown(times[-1]):g} "
+                            f"(rtol={_tolerance_text(self.rtol)}, atol={_tolerance_text(self.atol)}); the "
+                            "problem may be stiff: loosen the tolerances, shorten the time span, or raise "
+                            "options['max_num_steps']"
                         )
                     clipped = h >= limit - t_now
                     h_try = limit - t_now if clipped else h

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -9,7 +10,7 @@ from torch import Tensor
 
 from ..errors import MaxStepsExceededError
 from .base import DEFAULT_MAX_NUM_STEPS, SolverStats
-from .checks import VectorField, raise_non_finite, steps_for_interval
+from .checks import VectorField, check_option, raise_non_finite, steps_for_interval
 from .tableaus import ButcherTableau
 
 
@@ -49,8 +50,9 @@ class FixedGridSolver:
         step_size: float | None = None,
         max_num_steps: int = DEFAULT_MAX_NUM_STEPS,
     ) -> None:
-        if step_size is not None and not step_size > 0:
-            raise ValueError(f"step_size must be positive, got {step_size}")
+        if step_size is not None:
+            check_option("step_size", step_size, "a finite number > 0", lambda h: 0 < h < math.inf)
+        check_option("max_num_steps", max_num_steps, "an integer >= 1", lambda n: n >= 1, integer=True)
         self.tableau = tableau
         self.step_size = step_size
         self.max_num_steps = max_num_steps
