@@ -8,7 +8,7 @@ from problems import F64
 from torch import nn
 
 import nodekit
-from nodekit.fields import MLPField
+from nodekit.fields import LinearField, MLPField
 from nodekit.measure.timing import backprop_vs_adjoint
 from nodekit.models import ODEBlock, at_end_time, small_mnist_odenet
 
@@ -80,3 +80,12 @@ def test_at_end_time_evaluates_the_same_field_to_another_time_and_restores_the_b
 def test_ode_block_rejects_bad_end_times(kw, match) -> None:
     with pytest.raises(ValueError, match=match):
         ODEBlock(MLPField(2), **kw)
+
+
+def test_repr_shows_per_element_tolerances():
+    """The repr is part of training cache keys: per-element tolerances print with their values."""
+    field = LinearField(2)
+    block = ODEBlock(field, rtol=torch.tensor([1e-3, 1e-5]), atol=1e-6)
+    assert "rtol=tensor([0.001, 1e-05]), atol=1e-06" in repr(block)
+    assert repr(block) != repr(ODEBlock(field, rtol=torch.tensor([1e-3, 1e-4]), atol=1e-6))
+    assert "rtol=0.001, atol=1e-06" in repr(ODEBlock(field, rtol=1e-3, atol=1e-6))

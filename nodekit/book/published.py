@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "CHEN_MNIST", "DUPONT_MNIST", "PublishedTable", "TABLES", "YAN_OTHER_DATA", "YAN_TABLE1",
+    "CHEN_MNIST", "CROCE_SODEF", "DUPONT_MNIST", "END_TIME_NFE", "END_TIME_TABLE", "HUANG_SONET", "KANG_TABLE6",
+    "PublishedTable", "ROBUSTBENCH_SODEF", "SODEF_SEED_MNIST", "TABLES", "YAN_OTHER_DATA", "YAN_TABLE1",
     "YAN_TABLE2", "YAN_TABLE3",
 ]
 
@@ -52,6 +53,7 @@ CHEN_MNIST = PublishedTable(
         "ODE-Net": (0.42, 0.22e6, "O(1)", "O(L̃)"),
     },
 )
+"""Chen et al. (2018), Table 1: MNIST test error %, parameters, memory and time of four classifiers."""
 
 YAN_TABLE1 = PublishedTable(
     source="Yan et al. (2020), Table 1 (MNIST, natural training), accuracy %, as quoted in seed 000",
@@ -62,6 +64,7 @@ YAN_TABLE1 = PublishedTable(
         "ODENet": ("–", "98.7 ± 0.6", "90.6 ± 5.4", "73.2 ± 8.6", "83.5 ± 0.9", "42.1 ± 2.4", "14.3 ± 2.1"),
     },
 )
+"""Yan et al. (2020), Table 1 (MNIST, natural training), accuracy %."""
 
 YAN_OTHER_DATA = PublishedTable(
     source="Yan et al. (2020), Table 1, SVHN and ImgNet10 rows (means; the paper gives ± 0.5 to 3.9), seed 000",
@@ -74,6 +77,7 @@ YAN_OTHER_DATA = PublishedTable(
         "ImgNet10 ODENet": ("10 / 15 / 25", "5/255, 8/255, 16/255", "81.9 / 67.5 / 48.7", "36.2 / 27.2 / 14.4"),
     },
 )
+"""Yan et al. (2020), Table 1, SVHN and ImgNet10 rows (means; the paper gives ± 0.5 to 3.9), seed 000."""
 
 YAN_TABLE2 = PublishedTable(
     source="Yan et al. (2020), Table 2 (MNIST, Gaussian augmentation), accuracy %, seed 000",
@@ -84,6 +88,7 @@ YAN_TABLE2 = PublishedTable(
         "ODENet": ("–", "99.4 ± 0.1", "71.5 ± 1.1", "19.9 ± 1.2", "64.7 ± 1.8", "13.0 ± 0.2"),
     },
 )
+"""Yan et al. (2020), Table 2 (MNIST, Gaussian augmentation), accuracy %, seed 000."""
 
 YAN_TABLE3 = PublishedTable(
     source="Yan et al. (2020), Table 3 (MNIST, adversarial training with FGSM-0.3), accuracy %, seed 000",
@@ -95,6 +100,7 @@ YAN_TABLE3 = PublishedTable(
         "TisODE": ("–", "87.9", "99.1", "66.5", "78.9"),
     },
 )
+"""Yan et al. (2020), Table 3 (MNIST, adversarial training with FGSM-0.3), accuracy %, seed 000."""
 
 DUPONT_MNIST = PublishedTable(
     source="Dupont et al. (2019), Table 1 (MNIST test accuracy, mean ± std over 5 runs)",
@@ -102,16 +108,8 @@ DUPONT_MNIST = PublishedTable(
     columns=("test_accuracy",),
     rows={"NODE": ("96.4 ± 0.5 %",), "ANODE": ("98.2 ± 0.1 %",)},
 )
+"""Dupont et al. (2019), Table 1: MNIST test accuracy of the NODE and the ANODE."""
 
-TABLES: dict[str, PublishedTable] = {
-    "chen-mnist": CHEN_MNIST,
-    "yan-table1": YAN_TABLE1,
-    "yan-other-data": YAN_OTHER_DATA,
-    "yan-table2": YAN_TABLE2,
-    "yan-table3": YAN_TABLE3,
-    "dupont-mnist": DUPONT_MNIST,
-}
-"""Every published table, by a short name (for the scoreboard)."""
 
 
 # --------------------------------------------------------------------------------------------- #
@@ -141,10 +139,8 @@ END_TIME_NFE = PublishedTable(
     columns=("NFE",),
     rows={"natural, T=1": ("20-30",), "adversarial, T=1": ("in the 100s",)},
 )
+"""rajatvd (2019): forward NFE at training end time 1, natural vs adversarial training."""
 
-TABLES["end-time"] = END_TIME_TABLE
-TABLES["end-time-nfe"] = END_TIME_NFE
-__all__ += ["END_TIME_NFE", "END_TIME_TABLE"]
 
 # SODEF and its audits (chapter 8)
 # --------------------------------------------------------------------------------------------- #
@@ -155,6 +151,7 @@ SODEF_SEED_MNIST = PublishedTable(
     columns=("clean", "PGD", "SPSA"),
     rows={"SODEF (p = 1)": ("96.2", "45.2", "40.5")},
 )
+"""Seed 003, section 7: SODEF (p = 1) on MNIST, clean / L2 PGD / SPSA at ε = 0.5."""
 
 KANG_TABLE6 = PublishedTable(
     source="Kang et al. (2021), Table 6 (MNIST, T = 5, L∞ attacks), accuracy %",
@@ -167,6 +164,7 @@ KANG_TABLE6 = PublishedTable(
         "SODEF": ("99.44", "63.36", "45.25"),
     },
 )
+"""Kang et al. (2021), Table 6: MNIST clean / FGSM-0.3 / PGD-0.3 of no ODE, ODE, TisODE and SODEF."""
 
 ROBUSTBENCH_SODEF = PublishedTable(
     source="RobustBench, CIFAR-10 L∞ ε = 8/255 leaderboard, accuracy %",
@@ -177,6 +175,7 @@ ROBUSTBENCH_SODEF = PublishedTable(
         "Rebuffi2021, the base model without SODEF": ("66.56", "–"),
     },
 )
+"""RobustBench, CIFAR-10 L∞ 8/255: SODEF on Rebuffi2021, reported vs best known, and the base model."""
 
 CROCE_SODEF = PublishedTable(
     source="Croce et al. (2022), SODEF on CIFAR-10 (AutoAttack + transfer APGD from the base + feature-space APGD, "
@@ -185,6 +184,7 @@ CROCE_SODEF = PublishedTable(
     columns=("SODEF", "base without SODEF"),
     rows={"worst case of the adaptive attacks": ("64.1–64.2", "65.0")},
 )
+"""Croce et al. (2022): SODEF vs its base model under their adaptive attacks (CIFAR-10)."""
 
 HUANG_SONET = PublishedTable(
     source="Huang et al. (2022), SONet on CIFAR-10, accuracy % (conclusion: the robustness of adaptive solvers "
@@ -193,11 +193,22 @@ HUANG_SONET = PublishedTable(
     columns=("PGD-20", "PGD-1000"),
     rows={"SONet": ("61.62", "24.25")},
 )
+"""Huang et al. (2022): SONet on CIFAR-10 under PGD-20 and PGD-1000."""
 
-TABLES.update({
+
+TABLES: dict[str, PublishedTable] = {
+    "chen-mnist": CHEN_MNIST,
+    "yan-table1": YAN_TABLE1,
+    "yan-other-data": YAN_OTHER_DATA,
+    "yan-table2": YAN_TABLE2,
+    "yan-table3": YAN_TABLE3,
+    "dupont-mnist": DUPONT_MNIST,
+    "end-time": END_TIME_TABLE,
+    "end-time-nfe": END_TIME_NFE,
     "sodef-seed-mnist": SODEF_SEED_MNIST,
     "kang-table6": KANG_TABLE6,
     "robustbench-sodef": ROBUSTBENCH_SODEF,
     "croce-sodef": CROCE_SODEF,
     "huang-sonet": HUANG_SONET,
-})
+}
+"""Every published table, by a short name (for the scoreboard)."""

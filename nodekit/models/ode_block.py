@@ -84,8 +84,16 @@ class ODEBlock(nn.Module):
         # adjoint is shown only when on, so the repr (part of training cache keys) of other blocks is unchanged
         adjoint = ", adjoint=True" if self.adjoint else ""
         t1_range = f", t1_range={self.t1_range}" if self.t1_range is not None else ""
-        return (f"t1={self.t[-1].item():g}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g}, "
-                f"options={self.options}{adjoint}{t1_range}")
+        return (f"t1={self.t[-1].item():g}, method={self.method!r}, rtol={_tolerance(self.rtol)}, "
+                f"atol={_tolerance(self.atol)}, options={self.options}{adjoint}{t1_range}")
+
+
+def _tolerance(tol: float | torch.Tensor) -> str:
+    """A tolerance for the repr: ``:g`` for a number; every value of a per-element tensor (the repr is
+    part of training cache keys, so two blocks with different tolerances must not print alike)."""
+    if isinstance(tol, torch.Tensor) and tol.numel() > 1:
+        return "tensor([" + ", ".join(f"{v:g}" for v in tol.flatten().tolist()) + "])"
+    return f"{float(tol):g}"
 
 
 def ode_blocks(model: nn.Module) -> list[ODEBlock]:
