@@ -31,6 +31,7 @@ from torch.autograd.function import once_differentiable
 
 from .errors import NonFiniteStateError, SolverError
 from .solvers import Solution, SolverStats, solve
+from .solvers.base import CALLBACK_NAMES
 from .solvers.checks import check_state, check_times
 
 __all__ = ["AdjointSolution", "AdjointStats", "odeint_adjoint", "solve_adjoint"]
@@ -64,12 +65,18 @@ class _AugmentedDynamics:
     """The right-hand side of the augmented state ``[z, a, dL/dθ, (dL/dt)]``, flattened to one vector.
 
     Returns ``[f, -aᵀ ∂f/∂z, -aᵀ ∂f/∂θ, (-aᵀ ∂f/∂t)]``; the vector-Jacobian products come from
-    one ``torch.autograd.grad`` call through ``f``.
+    one ``torch.autograd.grad`` call through ``f``. The field's ``callback_step_adjoint``,
+    ``callback_accept_step_adjoint`` and ``callback_reject_step_adjoint`` become this dynamics'
+    ``callback_step``, ``callback_accept_step`` and ``callback_reject_step``, which the backward solve calls.
     """
 
     def __init__(self, func: nn.Module, params: Sequence[Tensor], shape: torch.Size, time_grad: bool) -> None:
         self.func, self.params, self.shape, self.time_grad = func, tuple(params), shape, time_grad
         self.n = math.prod(shape)
+        for name in CALLBACK_NAMES:
+            callback = getattr(func, name + "_adjoint", None)
+            if callback is not None:
+                setattr(self, name, callback)
 
     def __call__(self, t: Tensor, state: Tensor) -> Tensor:
         n = self.n
@@ -217,6 +224,11 @@ def solve_adjoint(
     ``adjoint_atol``. With a single time in ``t`` the solution is ``y0`` itself (the gradient with
     respect to ``y0`` is the identity, the others zero), as in torchdiffeq. The returned solution's
     ``stats`` are the forward pass's; its ``backward`` stats are filled in by ``backward()``.
+
+    The forward solve calls ``func``'s step callbacks as :func:`~nodekit.solvers.solve` does; the
+    backward solve calls ``callback_step_adjoint``, ``callback_accept_step_adjoint`` and
+    ``callback_reject_step_adjoint`` the same way (as torchdiffeq), with ``t0`` running from
+    ``t[-1]`` back to ``t[0]`` and ``y0`` the flattened augmented state ``[z, a, dL/dθ, (dL/dt)]``.
     """
     params = _adjoint_parameters(func, adjoint_params)
     y0 = check_state(y0)

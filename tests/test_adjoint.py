@@ -241,3 +241,44 @@ def test_backward_solve_copes_with_large_states_and_a_small_adjoint() -> None:
     reference = exact.weight.grad.float()
     assert torch.allclose(field.weight.grad, reference, rtol=1e-3, atol=1e-3 * reference.abs().max().item())
 
+
+
+class AdjointLogged(nn.Module):
+    """The linear field with forward and adjoint step callbacks that record ``(kind, t0, y0, dt)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.field, self.log = linear()[0], []
+        for kind in ("step", "accept_step", "reject_step"):
+            for suffix in ("", "_adjoint"):
+                setattr(self, f"callback_{kind}{suffix}", self._recorder(kind + suffix))
+
+    def _recorder(self, kind: str):
+        return lambda t0, y0, dt: self.log.append((kind, t0, y0, dt))
+
+    def forward(self, t: Tensor, y: Tensor) -> Tensor:
+        return self.field(t, y)
+
+
+@pytest.mark.parametrize("method", ["dopri5", "rk4"])
+def test_adjoint_callbacks_are_called_during_backward(method):
+    field = AdjointLogged()
+    y0 = linear()[1].requires_grad_(True)
+    t = torch.tensor([0.0, 0.4, 1.1], dtype=F64)
+    options = {"step_size": 0.1} if method == "rk4" else {}
+    sol = solve_adjoint(field, y0, t, rtol=1e-8, atol=1e-8, method=method, options=options)
+    assert field.log and all(not kind.endswith("_adjoint") for kind, *_ in field.log)
+    forward_calls = len(field.log)
+    sol.ys.square().sum().backward()
+    backward = field.log[forward_calls:]
+    kinds = [kind for kind, *_ in backward]
+    assert backward and all(kind.endswith("_adjoint") for kind in kinds)
+    stats = sol.backward
+    assert kinds.count("step_adjoint") == stats.steps
+    if method == "dopri5":
+        assert kinds.count("accept_step_adjoint") == stats.accepted_steps
+        assert kinds.count("reject_step_adjoint") == stats.rejected_steps
+    n_aug = 2 * y0.numel() + sum(p.numel() for p in field.parameters())
+    t0s = torch.stack([t0 for kind, t0, _, _ in backward if kind == "step_adjoint"])
+    assert t0s[0] == t[-1] and (t0s.diff() <= 0).all() and t0s[-1] >= t[0]
+    assert all(y.shape == (n_aug,) and dt.shape == () and dt > 0 for _, _, y, dt in backward)

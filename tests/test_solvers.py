@@ -734,3 +734,105 @@ def test_dopri5_statistics(make, first_step):
     assert stats.nfe == 1 + initial + 6 * stats.steps == len(counted.times)
     if first_step is not None:
         assert stats.rejected_steps > 0  # 0.5 is far too long a first step at 1e-8
+
+
+# --------------------------------------------------------------------------------------------
+# Step callbacks (torchdiffeq's callback_step / callback_accept_step / callback_reject_step).
+
+
+class Logged(nn.Module):
+    """A field whose step callbacks record ``(kind, t0, y0, dt)`` for every call."""
+
+    def __init__(self, field: Callable[[Tensor, Tensor], Tensor]) -> None:
+        super().__init__()
+        self.field, self.log = field, []
+
+    def forward(self, t: Tensor, y: Tensor) -> Tensor:
+        return self.field(t, y)
+
+    def callback_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
+        self.log.append(("step", t0, y0, dt))
+
+    def callback_accept_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
+        self.log.append(("accept", t0, y0, dt))
+
+    def callback_reject_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
+        self.log.append(("reject", t0, y0, dt))
+
+    def calls(self, kind: str) -> list[tuple[Tensor, Tensor, Tensor]]:
+        return [entry[1:] for entry in self.log if entry[0] == kind]
+
+
+def assert_step_arguments(calls: list, y0: Tensor) -> None:
+    for t0, y, dt in calls:
+        assert isinstance(t0, Tensor) and t0.shape == () and isinstance(dt, Tensor) and dt.shape == ()
+        assert y.shape == y0.shape and y.dtype == y0.dtype and dt > 0
+
+
+# torchdiffeq warns that its fixed-step solvers ignore the accept / reject callbacks (nodekit also does not call them).
+@pytest.mark.filterwarnings("ignore:Solver 'rk4' does not support callbacks")
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reversed"])
+def test_rk4_calls_callback_step_once_per_step_as_torchdiffeq(reverse):
+    prob = decay_sine()
+    t = torch.tensor([0.0, 0.35, 1.0], dtype=F64)  # 4 + 7 steps of at most 0.1
+    t = t.flip(0) if reverse else t
+    logged = Logged(prob.field)
+    sol = solve(logged, prob.y0(t), t, method="rk4", options={"step_size": 0.1})
+    steps = logged.calls("step")
+    assert len(steps) == sol.stats.accepted_steps == 11 and len(logged.log) == 11  # no accept calls
+    assert_step_arguments(steps, sol.ys[0])
+    t0s = torch.stack([t0 for t0, _, _ in steps])
+    assert t0s[0] == t[0] and ((t0s.diff() < 0) if reverse else (t0s.diff() > 0)).all()
+    assert torch.equal(steps[0][1], sol.ys[0])
+    # torchdiffeq calls it at the same steps, given one interval of 10 steps of 0.1.
+    t = t[[0, -1]]
+    ours, theirs = Logged(prob.field), Logged(prob.field)
+    solve(ours, prob.y0(t), t, method="rk4", options={"step_size": 0.1})
+    torchdiffeq.odeint(theirs, prob.y0(t), t, method="rk4", options={"step_size": 0.1})
+    for (t_a, _, dt_a), (t_b, _, dt_b) in zip(ours.calls("step"), theirs.calls("step"), strict=True):
+        torch.testing.assert_close(t_a, t_b, rtol=0, atol=1e-12)
+        torch.testing.assert_close(dt_a, dt_b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reversed"])
+@pytest.mark.parametrize("make", **by_name([decay_sine, t_times_y]))
+def test_dopri5_callbacks_follow_accepted_and_rejected_steps(make, reverse):
+    prob = make()
+    t = prob.t.flip(0) if reverse else prob.t
+    logged = Logged(prob.field)
+    sol = solve(logged, prob.y0(t), t, rtol=1e-8, atol=1e-8, options={"first_step": 0.5})
+    stats = sol.stats
+    assert stats.rejected_steps > 0  # 0.5 is far too long a first step at 1e-8
+    assert len(logged.calls("accept")) == stats.accepted_steps
+    assert len(logged.calls("reject")) == stats.rejected_steps
+    assert len(logged.calls("step")) == stats.steps
+    # Each trial step: callback_step, then accept or reject with the same arguments.
+    for (kind, *trial), (outcome, *result) in zip(logged.log[::2], logged.log[1::2], strict=True):
+        assert kind == "step" and outcome in ("accept", "reject")
+        assert all(torch.equal(a, b) for a, b in zip(trial, result))
+    assert_step_arguments(logged.calls("step"), sol.ys[0])
+    t0s = torch.stack([t0 for t0, _, _ in logged.calls("accept")])
+    assert t0s[0] == t[0] and ((t0s.diff() < 0) if reverse else (t0s.diff() > 0)).all()
+
+
+def test_dopri5_callbacks_match_torchdiffeq_on_the_same_steps():
+    """On a constant field every step is exact, so both controllers accept each step and grow it
+    tenfold: nodekit and torchdiffeq take the same steps (nodekit cuts the last one at t[-1])."""
+    y0, t = torch.tensor([1.0, -2.0], dtype=F64), torch.tensor([0.0, 3.0], dtype=F64)
+    ours, theirs = (Logged(lambda t, y: torch.ones_like(y)) for _ in range(2))
+    sol = solve(ours, y0, t, options={"first_step": 0.01})
+    torchdiffeq.odeint(theirs, y0, t, method="dopri5", options={"first_step": 0.01})
+    assert sol.stats.accepted_steps == 4 and sol.stats.rejected_steps == 0
+    assert [kind for kind, *_ in ours.log] == [kind for kind, *_ in theirs.log]
+    for (t_a, y_a, _), (t_b, y_b, _) in zip(ours.calls("step"), theirs.calls("step"), strict=True):
+        torch.testing.assert_close(t_a, t_b.to(F64), rtol=0, atol=1e-12)
+        torch.testing.assert_close(y_a, y_b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_callbacks_do_not_change_the_solution(method):
+    prob = decay_sine()
+    plain = solve(prob.field, prob.y0(prob.t), prob.t, method=method, options=options_for(method))
+    logged = Logged(prob.field)
+    with_callbacks = solve(logged, prob.y0(prob.t), prob.t, method=method, options=options_for(method))
+    assert logged.log and torch.equal(plain.ys, with_callbacks.ys) and plain.stats == with_callbacks.stats

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import DEFAULT_MAX_NUM_STEPS, Solution, SolverStats
+from .base import DEFAULT_MAX_NUM_STEPS, Solution, SolverStats, StepCallbacks
 from .checks import VectorField, check_state, check_times, checked_field, reversed_field
 from .dopri5 import Dopri5Solver
 from .fixed_grid import FixedGridSolver
@@ -63,6 +63,13 @@ def solve(
         integer >= 1) for all methods; for dopri5 ``first_step`` (> 0), ``interpolate`` (False steps
         to each output time) and the step controller's ``safety`` (in (0, 1]), ``ifactor`` (>= 1),
         ``dfactor`` (in (0, 1)) and ``min_step`` (>= 0).
+
+    As in torchdiffeq, ``func`` may have step callbacks, each called as ``callback(t0, y0, dt)``
+    with tensors (0-dim ``t0`` and ``dt``, ``y0`` shaped like the state): ``callback_step`` before
+    every step (every trial step for dopri5), and for dopri5 ``callback_accept_step`` or
+    ``callback_reject_step`` after it; fixed-step methods accept every step and call only
+    ``callback_step``. ``t0`` and ``y0`` are the step's start; ``dt`` is its length, positive also
+    when ``t`` decreases (``t0`` then decreases from step to step).
     """
     method = method or "dopri5"
     solver = _make_solver(method, rtol, atol, dict(options or {}))
@@ -71,12 +78,13 @@ def solve(
     if len(t) == 1:
         return Solution(ts=t, ys=torch.stack([y0]), stats=SolverStats(), method=method)
     if t[1] < t[0]:
+        callbacks = StepCallbacks.of(func, time_sign=-1.0)  # on the user's field, not the wrapper
         func, t_solve = reversed_field(func), -t
         solver.time_sign = -1.0
     else:
-        t_solve = t
+        callbacks, t_solve = StepCallbacks.of(func), t
     func, f0 = checked_field(func, y0, t_solve[0], t_shown=float(t[0].detach()))
-    ys, stats = solver.integrate(func, y0, t_solve, f0)
+    ys, stats = solver.integrate(func, y0, t_solve, f0, callbacks)
     return Solution(ts=t, ys=ys, stats=stats, method=method)
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..errors import MaxStepsExceededError, StepSizeUnderflowError
-from .base import DEFAULT_MAX_NUM_STEPS, SolverStats
+from .base import DEFAULT_MAX_NUM_STEPS, SolverStats, StepCallbacks
 from .checks import VectorField, check_option, check_tolerances, tolerance_for_state
 from .fixed_grid import combine
 from .tableaus import DOPRI5, DOPRI5_DENSE
@@ -95,8 +95,11 @@ class Dopri5Solver:
     def _shown(self, s: float) -> float:
         return self.time_sign * s + 0.0  # + 0.0 turns -0.0 into 0.0
 
-    def integrate(self, func: VectorField, y0: Tensor, t: Tensor, f0: Tensor) -> tuple[Tensor, SolverStats]:
-        """Solve forwards in time from ``t[0]`` with ``f0 = func(t[0], y0)`` already evaluated."""
+    def integrate(
+        self, func: VectorField, y0: Tensor, t: Tensor, f0: Tensor, callbacks: StepCallbacks
+    ) -> tuple[Tensor, SolverStats]:
+        """Solve forwards in time from ``t[0]`` with ``f0 = func(t[0], y0)`` already evaluated, calling
+        ``callbacks.step`` before each trial step and ``callbacks.accept`` or ``callbacks.reject`` after it."""
         if t.requires_grad:
             raise ValueError(
                 "dopri5 does not differentiate with respect to the output times t; "
@@ -111,6 +114,7 @@ class Dopri5Solver:
         h = self.first_step or self._initial_step(func, times[0], y0, f0, t, stats)
         t_now, y, f = times[0], y0, f0
         ys, last = [y0], None
+        report = callbacks.any  # the step's (t0, y0, dt) as tensors only for fields with callbacks
         for target in times[1:]:
             while t_now < target:
                 limit = times[-1] if self.interpolate else target
@@ -126,10 +130,18 @@ class Dopri5Solver:
                         )
                     clipped = h >= limit - t_now
                     h_try = limit - t_now if clipped else h
+                    if report:
+                        step_args = (t.new_tensor(t_now), y, t.new_tensor(h_try))
+                        if callbacks.step is not None:
+                            callbacks.step(*step_args)
                     y_new, ks, ratio = self._attempt(func, t_now, y, f, h_try, t)
                     stats.nfe += 6
                     h_next = h_try * self._growth(ratio)
-                    if ratio <= 1.0:
+                    accepted = ratio <= 1.0
+                    done = callbacks.accept if accepted else callbacks.reject
+                    if done is not None:
+                        done(*step_args)
+                    if accepted:
                         stats.accepted_steps += 1
                         last = _Step(t_now, h_try, y, y_new, ks)
                         t_now = limit if clipped else t_now + h_try

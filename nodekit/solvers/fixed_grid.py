@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..errors import MaxStepsExceededError
-from .base import DEFAULT_MAX_NUM_STEPS, SolverStats
+from .base import DEFAULT_MAX_NUM_STEPS, SolverStats, StepCallbacks
 from .checks import VectorField, check_option, raise_non_finite, steps_for_interval
 from .tableaus import ButcherTableau
 
@@ -63,8 +63,11 @@ class FixedGridSolver:
     def _shown(self, s: float) -> float:
         return self.time_sign * s + 0.0  # + 0.0 turns -0.0 into 0.0
 
-    def integrate(self, func: VectorField, y0: Tensor, t: Tensor, f0: Tensor) -> tuple[Tensor, SolverStats]:
-        """Solve from ``t[0]`` with ``f0 = func(t[0], y0)`` already evaluated."""
+    def integrate(
+        self, func: VectorField, y0: Tensor, t: Tensor, f0: Tensor, callbacks: StepCallbacks
+    ) -> tuple[Tensor, SolverStats]:
+        """Solve from ``t[0]`` with ``f0 = func(t[0], y0)`` already evaluated, calling
+        ``callbacks.step`` before each step (every step is accepted)."""
         times = t.tolist()
         counts = [steps_for_interval(b - a, self.step_size) for a, b in zip(times, times[1:])]
         if sum(counts) > self.max_num_steps:
@@ -85,6 +88,8 @@ class FixedGridSolver:
             steps = torch.arange(n, dtype=t.dtype, device=t.device)
             stage_times = t[i] + h_tensor * (steps[:, None] + offsets[None, :])
             for j in range(n):
+                if callbacks.step is not None:
+                    callbacks.step(stage_times[j, 0], y, h_tensor)
                 y = self.step(func, stage_times[j], y, h, k1)
                 k1 = None
             if not torch.isfinite(y).all():
