@@ -1,5 +1,6 @@
-"""Input perturbations for robustness tests: Gaussian noise, FGSM, PGD (L∞ / L2), SPSA, and
-APGD and Square from the adversarial-robustness-toolbox (ART) as independent implementations.
+"""Input perturbations for robustness tests: Gaussian noise, FGSM, PGD (L∞ / L2, with
+expectation over transformation for random models), SPSA (L∞ / L2), and APGD and Square from the
+adversarial-robustness-toolbox (ART) as independent implementations.
 
 Every attack is a small frozen dataclass called as ``attack(model, x, y) -> x_adv`` on a batch of
 images in the valid pixel range (``clip``, [0, 1] by default; inputs outside it are an error, not
@@ -219,6 +220,15 @@ class PGD(Attack):
     direction at a uniform radius (L2). With ``restarts`` > 1 the attack is repeated from new
     random starts and, per example, the first perturbation that fools the model (else the last)
     is kept.
+
+    ``eot`` > 1 is *expectation over transformation* (Athalye et al. 2018) for random models, such
+    as a neural SDE that draws fresh Brownian noise on every forward pass: each ascent step follows
+    the mean of ``eot`` independent gradients, computed in one forward and backward pass on the
+    batch repeated ``eot`` times (so ``eot`` times the memory), which estimates the gradient of the
+    expected loss. Against a random model a single-draw gradient is itself random and often points
+    the wrong way, so plain PGD can make the model look robust when it is not; AutoAttack's
+    ``version='rand'`` uses 20 draws. The check of which examples are fooled stays one forward pass.
+    With ``eot=1`` the attack is plain PGD.
     """
 
     eps: float
@@ -227,6 +237,7 @@ class PGD(Attack):
     step_size: float | None = None
     random_start: bool = True
     restarts: int = 1
+    eot: int = 1
     clip: tuple[float, float] = (0.0, 1.0)
     seed: int = 0
 
@@ -235,6 +246,7 @@ class PGD(Attack):
         _check_norm(self.norm)
         _check_positive_int(self.steps, "steps")
         _check_positive_int(self.restarts, "restarts")
+        _check_positive_int(self.eot, "eot (the gradient draws averaged per step; 1 for a deterministic model)")
         if self.step_size is not None:
             _check_epsilon(self.step_size, "step_size")
         _check_clip(self.clip)
@@ -247,6 +259,8 @@ class PGD(Attack):
     @property
     def label(self) -> str:  # type: ignore[override]
         suffix = "" if self.norm == "linf" else " (L2)"
+        if self.eot > 1:
+            suffix += f" EOT-{self.eot}"
         return f"PGD-{self.eps:g}{suffix}"
 
     def _random_start(self, x: Tensor, g: torch.Generator) -> Tensor:
@@ -256,6 +270,15 @@ class PGD(Attack):
         direction = direction / _flat_norm(direction).clamp_min(1e-12)
         radius = torch.rand(x.shape[0], generator=g, device=x.device, dtype=x.dtype).view(-1, *([1] * (x.dim() - 1)))
         return direction * radius * self.eps
+
+    def _gradient(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        """The input gradient of the cross-entropy; with ``eot`` > 1 the mean of ``eot`` draws,
+        from one pass on the batch repeated ``eot`` times (copy ``k`` of example ``i`` at row
+        ``k · len(x) + i``)."""
+        if self.eot == 1:
+            return input_gradient(model, x, y)
+        grads = input_gradient(model, x.repeat(self.eot, *([1] * (x.dim() - 1))), y.repeat(self.eot))
+        return grads.view(self.eot, *x.shape).mean(0)
 
     def _ascent(self, grad: Tensor) -> Tensor:
         if self.norm == "linf":
@@ -272,7 +295,7 @@ class PGD(Attack):
             delta = self._random_start(x0, g) if self.random_start else torch.zeros_like(x0)
             x_adv = (x0 + delta).clamp(*self.clip)
             for _ in range(self.steps):
-                grad = input_gradient(model, x_adv, y0)
+                grad = self._gradient(model, x_adv, y0)
                 delta = project(x_adv + self._ascent(grad) - x0, self.eps, self.norm)
                 x_adv = (x0 + delta).clamp(*self.clip).detach()
             with torch.no_grad():
@@ -286,16 +309,19 @@ class PGD(Attack):
 
 @dataclass(frozen=True)
 class SPSA(Attack):
-    """Gradient-free L∞ attack of Uesato et al. (2018): simultaneous-perturbation estimates of the
-    gradient of the margin loss, Adam ascent, projection onto the ball and the valid range.
+    """Gradient-free attack of Uesato et al. (2018) in the L∞ or L2 ball of radius ``eps``:
+    simultaneous-perturbation estimates of the gradient of the margin loss, Adam ascent, projection
+    onto the ball (clamping each pixel for L∞, rescaling the perturbation for L2) and the valid range.
 
     Each step draws ``samples`` Rademacher directions ``v`` (in antithetic pairs) and estimates the
     gradient from ``(loss(x + δv) − loss(x − δv)) / 2δ · v``; it only needs the model's outputs,
     so it is blind to gradient masking. Per example the first perturbation that fools the model is
-    kept.
+    kept. Adam moves every pixel by about ``lr`` a step, an L2 step of about ``lr · √d`` for ``d``
+    pixels: for the L2 ball size ``lr`` against ``eps / √d`` (a perturbation spread evenly), not ``eps``.
     """
 
     eps: float
+    norm: str = "linf"
     steps: int = 20
     samples: int = 32
     delta: float = 0.01
@@ -305,6 +331,7 @@ class SPSA(Attack):
 
     def __post_init__(self) -> None:
         _check_epsilon(self.eps)
+        _check_norm(self.norm)
         _check_positive_int(self.steps, "steps")
         _check_positive_int(self.samples, "samples")
         if self.samples % 2:
@@ -315,7 +342,8 @@ class SPSA(Attack):
 
     @property
     def label(self) -> str:  # type: ignore[override]
-        return f"SPSA-{self.eps:g}"
+        suffix = "" if self.norm == "linf" else " (L2)"
+        return f"SPSA-{self.eps:g}{suffix}"
 
     @staticmethod
     def margin(logits: Tensor, y: Tensor) -> Tensor:
@@ -344,7 +372,7 @@ class SPSA(Attack):
             m = beta1 * m + (1 - beta1) * grad
             v = beta2 * v + (1 - beta2) * grad * grad
             m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
-            delta = project(delta + self.lr * m_hat / (v_hat.sqrt() + 1e-8), self.eps, "linf")
+            delta = project(delta + self.lr * m_hat / (v_hat.sqrt() + 1e-8), self.eps, self.norm)
             delta = (x + delta).clamp(*self.clip) - x
             x_adv = x + delta
             now = (model(x_adv).argmax(1) != y) & ~fooled

@@ -30,7 +30,8 @@ def cache_in_tmp(tmp_path, monkeypatch):
 
 ATTACKS = [
     FGSM(0.1), PGD(0.1, steps=5), PGD(0.1, steps=5, restarts=2), PGD(0.5, norm="l2", steps=5),
-    SPSA(0.1, steps=3, samples=8),
+    SPSA(0.1, steps=3, samples=8), PGD(0.1, steps=3, eot=3), PGD(0.5, norm="l2", steps=3, eot=2),
+    SPSA(0.5, norm="l2", steps=3, samples=8),
 ]
 
 
@@ -104,6 +105,10 @@ def test_attacks_leave_mode_parameters_and_gradients_alone(attack, training):
     (lambda: PGD(0.1, norm="l3"), "unknown norm 'l3'.*'linf'.*'l2'"),
     (lambda: PGD(0.1, steps=0), "steps must be"),
     (lambda: PGD(0.1, restarts=0), "restarts must be"),
+    (lambda: PGD(0.1, eot=0), "eot .*must be an integer >= 1, got 0"),
+    (lambda: PGD(0.1, eot=2.0), "eot .*must be an integer >= 1, got 2.0"),
+    (lambda: SPSA(0.1, norm="l1"), "unknown norm 'l1'.*'linf'.*'l2'"),
+    (lambda: SPSA(0.1, norm="inf"), "unknown norm 'inf'"),
     (lambda: GaussianNoise(-5), "sigma must be"),
     (lambda: SPSA(0.1, samples=7), "samples must be even"),
     (lambda: FGSM(0.1, clip=(1.0, 0.0)), "clip must be"),

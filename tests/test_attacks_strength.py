@@ -56,6 +56,32 @@ def test_a_properly_sized_spsa_beats_fgsm_and_noise_on_a_plain_cnn():
     assert spsa <= noise - 0.5, (spsa, noise)
 
 
+def test_l2_spsa_raises_the_margin_nearly_as_much_as_the_optimal_perturbation():
+    """In the L2 ball the best perturbation of a linear margin is ``ε w / ‖w‖₂``, a gain of ``ε ‖w‖₂``."""
+    model, x, y, w = linear_problem()
+    eps = 0.5
+    x_adv = SPSA(eps, norm="l2", steps=40, samples=64)(model, x, y)
+    delta = (x_adv - x).flatten(1)
+    assert delta.norm(dim=1).max() <= eps + 1e-5 and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (delta @ w >= 0.85 * eps * w.norm()).all(), (delta @ w / (eps * w.norm())).min()
+
+
+def test_l2_spsa_fools_a_plain_cnn_and_stays_in_the_ball():
+    model = digits_cnn()
+    x, y = digits()[1].tensors
+    x, y = x[:100], y[:100]
+    eps = 1.0
+    x_adv = SPSA(eps, norm="l2", steps=20, samples=32, lr=0.02)(model, x, y)
+    assert (x_adv - x).flatten(1).norm(dim=1).max() <= eps + 1e-5
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    g = torch.Generator().manual_seed(0)
+    direction = torch.randn(x.shape, generator=g)
+    noise = (x + eps * direction / direction.flatten(1).norm(dim=1).view(-1, 1, 1, 1)).clamp(0, 1)
+    clean, spsa, noisy = accuracy(model, x, y), accuracy(model, x_adv, y), accuracy(model, noise, y)
+    assert clean > 0.95 and noisy > 0.9, (clean, noisy)  # a random L2 step of size ε does little ...
+    assert spsa <= 0.3, spsa  # ... SPSA's, from outputs only, fools most examples
+
+
 @pytest.mark.parametrize("sigma", [0.0, 25.0])
 def test_noise_of_zero_size_and_small_noise_leave_the_cnn_accurate(sigma):
     model = digits_cnn()

@@ -32,10 +32,11 @@ class ODENet(nn.Module):
     """``decoder(ODEBlock(encoder(x)))``: the IVP view of a classifier.
 
     The encoder maps an image to the initial state z(0), the ODE block evolves it to z(t1),
-    and the decoder maps z(t1) to class logits.
+    and the decoder maps z(t1) to class logits. The block may also be an
+    :class:`~nodekit.models.sde.SDEBlock` (a neural SDE).
     """
 
-    def __init__(self, encoder: nn.Module, block: ODEBlock, decoder: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, block: nn.Module, decoder: nn.Module) -> None:
         super().__init__()
         self.encoder, self.block, self.decoder = encoder, block, decoder
 

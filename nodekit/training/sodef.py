@@ -7,6 +7,9 @@
 
 :func:`train_ode_head` trains the comparison model: the same field, not regularised, jointly with a
 new head by cross-entropy through the ODE (a plain ODE block on the same features).
+:func:`train_sde_head` trains SODEF_p (seed 003, section 7): SODEF's field, now driving an SDE with
+the diffusion of dropout at keep probability ``p``, fine-tuned with a new head through the SDE
+solve, the Lyapunov terms kept.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from torch.utils.data import TensorDataset
 from ..fields import SineField
 from ..models.classifiers import ODENet
 from ..models.ode_block import ODEBlock
+from ..models.sde import DropoutDiffusion, SDEBlock
 from ..models.sodef import FeatureStage, simplex_head, sodef_net
 from .loop import History, TrainConfig, fit
 from .regularizers import LyapunovRegularizer
 
-__all__ = ["SODEFConfig", "SODEFModels", "encode", "flow_features", "no_loss", "train_ode_head", "train_sodef"]
+__all__ = ["FlowStage", "SODEFConfig", "SODEFModels", "encode", "flow_features", "no_loss", "train_ode_head",
+           "train_sde_head", "train_sodef"]
 
 
 def no_loss(outputs: Tensor, targets: Tensor) -> Tensor:
@@ -138,3 +143,44 @@ def train_ode_head(
     tail = nn.Sequential(model.block, model.decoder)
     history = fit(tail, train_features, test_features, config, name=name, progress=progress)
     return model.eval(), history
+
+
+class FlowStage(nn.Module):
+    """``head(block(z))`` on stored features ``z``, exposing the block's ``field`` for the
+    :class:`~nodekit.training.regularizers.LyapunovRegularizer`."""
+
+    def __init__(self, block: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.block, self.head = block, head
+
+    @property
+    def field(self) -> nn.Module:
+        """The block's drift."""
+        return self.block.field
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.head(self.block(z))
+
+
+def train_sde_head(
+    encoder: nn.Module, field: nn.Module, keep: float, train_features: TensorDataset, test_features: TensorDataset,
+    config: TrainConfig, *, t1: float = 10.0, dt: float = 0.25, regularizer: LyapunovRegularizer | None = LyapunovRegularizer(),
+    classes: int = 10, name: str = "sodef-sde", progress: bool = True,
+) -> tuple[ODENet, History]:
+    """SODEF_p: the Itô SDE ``dz = f dt + √((1−p)/p) f dW`` from the encoder's features to ``t1``,
+    solved by Euler–Maruyama with step ``dt`` (:class:`~nodekit.models.sde.SDEBlock`'s default),
+    then a new linear head.
+
+    ``field`` (a copy, trainable; SODEF's trained field) and the head are trained together by
+    cross-entropy through the SDE on the stored features plus ``regularizer`` at them (SODEF's
+    Lyapunov terms; None for none); the encoder stays frozen. ``keep = 1`` is the same fine-tuning
+    without noise. The block's noise is seeded by ``config.seed``.
+    """
+    field = copy.deepcopy(field).requires_grad_(True)
+    features = train_features.tensors[0].shape[1]
+    torch.manual_seed(config.seed + 2)  # the new head, independent of what ran (or was cached) before
+    block = SDEBlock(field, DropoutDiffusion(keep), t1=t1, dt=dt, seed=config.seed)
+    stage = FlowStage(block, nn.Linear(features, classes))
+    history = fit(stage, train_features, test_features, config, name=name, regularizer=regularizer, progress=progress)
+    block.reseed()
+    return ODENet(encoder, block, stage.head).eval(), history
