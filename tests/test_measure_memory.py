@@ -45,3 +45,23 @@ def test_adjoint_memory_is_flat_and_backprop_memory_grows() -> None:
     # Backprop keeps ~10 activations of 4x16x14x14 floats (~0.5 MB) per Euler step.
     assert backprop_300 - backprop_10 >= 100
 
+
+
+def test_saved_tensor_bytes_grows_with_the_steps_of_backprop_and_not_of_the_adjoint():
+    from nodekit.fields import SineField
+    from nodekit.measure.memory import saved_tensor_bytes
+    from nodekit.models.sde import DropoutDiffusion, SDEBlock
+
+    torch.manual_seed(0)
+    field, z = SineField(8), torch.randn(16, 8, requires_grad=True)
+
+    def saved(steps, **kw):
+        block = SDEBlock(field, DropoutDiffusion(0.9), t1=1.0, dt=1.0 / steps, **kw)
+        return saved_tensor_bytes(lambda: block(z))
+
+    assert saved(40) > 3 * saved(10)
+    adjoint = dict(adjoint=True, method="reversible_heun", sde_type="stratonovich")
+    assert saved(40, **adjoint) <= 1.1 * saved(10, **adjoint)
+    assert saved(40, **adjoint) < saved(40) / 10
+    x = torch.randn(4, 4, requires_grad=True)
+    assert saved_tensor_bytes(lambda: (x * x).sum()) == 4 * 4 * 4  # x saved once for the product

@@ -12,6 +12,10 @@ hiding the next one's::
 The target ``"module:function"`` is called with the keyword arguments in the child process and
 must return a zero-argument callable, the work to measure; the set-up it does first (building
 models, inputs) counts towards the baseline, not the work.
+
+:func:`saved_tensor_bytes` counts, in this process and exactly, the bytes autograd keeps for the
+backward pass of a forward computation: the activation memory that backpropagation through a
+solver grows with the number of steps and an adjoint method does not.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from torch import Tensor, nn
 
 from ..models.classifiers import mnist_model
 
-__all__ = ["MemoryResult", "peak_memory"]
+__all__ = ["MemoryResult", "peak_memory", "saved_tensor_bytes"]
 
 
 @dataclass(frozen=True)
@@ -173,3 +177,19 @@ def training_step_memory(
 if __name__ == "__main__":
     result = _measure_here(sys.argv[1], json.loads(sys.argv[2]))
     print(json.dumps({"baseline_mb": result.baseline_mb, "peak_mb": result.peak_mb, "seconds": result.seconds}))
+
+
+def saved_tensor_bytes(forward: Callable[[], Tensor]) -> int:
+    """Bytes of the distinct tensor storages autograd saves for backward while ``forward()`` runs
+    (counted with ``torch.autograd.graph.saved_tensors_hooks``; a storage saved twice counts once).
+    Deterministic: the activation memory of a forward pass, without the allocator's noise."""
+    storages: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        forward()
+    return sum(storages.values())
