@@ -9,7 +9,8 @@
 * :mod:`~nodekit.measure.steady_states` — where the state goes after the end time (equilibrium or steady direction).
 
 * :mod:`~nodekit.measure.equilibria` — equilibria of a field, Hurwitz and Gershgorin tests;
-* :mod:`~nodekit.measure.masking` — the gradient-masking audit: per-example outcomes, worst case.
+* :mod:`~nodekit.measure.masking` — the gradient-masking audit: per-example outcomes, worst case;
+* :mod:`~nodekit.measure.stochastic` — closed forms of stochastic stability (GBM, Liu's bound) and of reversible Heun's instability.
 
 Import the submodule you need (``from nodekit.measure.memory import peak_memory``).
 """

@@ -64,29 +64,32 @@ class DropoutDiffusion(nn.Module):
 
 
 class MultiplicativeNoise(nn.Module):
-    """``g(t, z) = σ z`` (diagonal noise): Liu et al.'s Theorem (seed 003's Theorem 6)."""
+    """``g(t, z) = σ z``: with ``scalar=True`` one Brownian motion drives every coordinate
+    (``dz = f dt + σ z dW``, ``W`` real: Liu et al.'s Theorem, seed 003's Theorem 6), otherwise
+    each coordinate has its own (diagonal noise, ``dz_i = f_i dt + σ z_i dW_i``)."""
 
-    def __init__(self, sigma: float) -> None:
+    def __init__(self, sigma: float, scalar: bool = False) -> None:
         super().__init__()
         if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
             raise ValueError(f"sigma (the noise level) must be a finite number >= 0, got {sigma!r}")
-        self.sigma = float(sigma)
+        self.sigma, self.noise_type = float(sigma), "scalar" if scalar else "diagonal"
 
     def forward(self, t: Tensor, z: Tensor, drift: Tensor) -> Tensor:
-        return self.sigma * z
+        g = self.sigma * z
+        return g[..., None] if self.noise_type == "scalar" else g
 
     def extra_repr(self) -> str:
-        return f"sigma={self.sigma:g}"
+        return f"sigma={self.sigma:g}, noise_type={self.noise_type!r}"
 
 
 class _SDE(nn.Module):
-    """torchsde's view of ``(field, diffusion)``: diagonal noise, ``f`` evaluated once per ``f_and_g``."""
-
-    noise_type = "diagonal"
+    """torchsde's view of ``(field, diffusion)``: the diffusion's ``noise_type`` (diagonal unless it
+    says otherwise), ``f`` evaluated once per ``f_and_g``."""
 
     def __init__(self, field: nn.Module, diffusion: nn.Module, sde_type: str) -> None:
         super().__init__()
         self.field, self.diffusion, self.sde_type = field, diffusion, sde_type
+        self.noise_type = getattr(diffusion, "noise_type", "diagonal")
         self.nfe = 0
 
     def f(self, t: Tensor, z: Tensor) -> Tensor:
@@ -161,11 +164,12 @@ class SDEBlock(nn.Module):
         return self
 
     def brownian_motion(self, z: Tensor, ts: Tensor):
-        """A fresh Brownian motion of ``z``'s shape on ``[ts[0], ts[-1]]`` from the block's generator."""
+        """A fresh Brownian motion (of ``z``'s shape; ``(batch, 1)`` for scalar noise) on ``[ts[0], ts[-1]]`` from the block's generator."""
         import torchsde
 
         entropy = int(torch.randint(0, 2**62, (), generator=self.generator))
-        return torchsde.BrownianInterval(t0=float(ts[0]), t1=float(ts[-1]), size=tuple(z.shape), dtype=z.dtype,
+        size = (z.shape[0], 1) if self.sde.noise_type == "scalar" else tuple(z.shape)
+        return torchsde.BrownianInterval(t0=float(ts[0]), t1=float(ts[-1]), size=size, dtype=z.dtype,
                                          device=z.device, entropy=entropy, dt=self.dt)
 
     def trajectory(self, z: Tensor, ts: Tensor, bm=None) -> Tensor:
