@@ -87,6 +87,38 @@ def test_notebook_has_one_parameters_cell(notebook: Path) -> None:
     assert {"profile", "device", "seed"} <= assigned, f"{notebook.name}: parameters cell assigns {assigned}"
 
 
+def _unshown_tables(source: str) -> list[int]:
+    """Lines of ``report.table(...)`` calls whose Markdown a cell would drop: only a cell's last
+    expression is displayed, so any other table must be passed to ``display``."""
+    body = ast.parse(source).body
+    lines = []
+    for i, stmt in enumerate(body):
+        for node in ast.walk(stmt):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "table"):
+                continue
+            last = i == len(body) - 1 and isinstance(stmt, ast.Expr) and stmt.value is node
+            shown = (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+                     and getattr(stmt.value.func, "id", "") == "display" and node in stmt.value.args)
+            if not (last or shown):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_unshown_tables_are_found() -> None:
+    assert _unshown_tables("report.table(h, r)\nx = 1") == [1]
+    assert _unshown_tables("t = report.table(h, r)") == [1]
+    assert _unshown_tables("display(report.table(h, r))\nx = 1\nreport.table(h, r)") == []
+
+
+@each_notebook
+def test_every_table_a_chapter_builds_is_shown(notebook: Path) -> None:
+    cells = [cell for cell in json.loads(notebook.read_text())["cells"] if cell["cell_type"] == "code"]
+    lost = [(i, _unshown_tables("".join(cell["source"]))) for i, cell in enumerate(cells)]
+    assert not [x for x in lost if x[1]], (
+        f"{notebook.name}: code cells (index, lines) build a report.table that is neither the cell's last "
+        f"expression nor passed to display(), so the reader never sees it: {[x for x in lost if x[1]]}")
+
+
 @each_notebook
 def test_executed_notebook_was_refreshed_by_make_notebooks(notebook: Path) -> None:
     nb = json.loads(notebook.read_text())
