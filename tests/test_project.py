@@ -120,6 +120,16 @@ def test_every_table_a_chapter_builds_is_shown(notebook: Path) -> None:
 
 
 @each_notebook
+def test_committed_outputs_show_no_warnings(notebook: Path) -> None:
+    """A warning in a committed output (a deprecation, tqdm's missing widgets, a numpy overflow) is
+    printed in the book beside the chapter's results: fix its cause instead."""
+    warned = [i for i, cell in enumerate(json.loads(notebook.read_text())["cells"])
+              for out in cell.get("outputs", []) if out.get("output_type") == "stream"
+              and out.get("name") == "stderr" and "Warning" in "".join(out["text"])]
+    assert not warned, f"{notebook.name}: cells {warned} print a warning in their committed output"
+
+
+@each_notebook
 def test_executed_notebook_was_refreshed_by_make_notebooks(notebook: Path) -> None:
     nb = json.loads(notebook.read_text())
     if not any(cell.get("outputs") for cell in nb["cells"]):
