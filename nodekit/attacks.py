@@ -22,6 +22,7 @@ import contextlib
 import copy
 import math
 import random
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, is_dataclass, replace
 
@@ -443,7 +444,12 @@ def art_classifier(model: nn.Module, x: Tensor, clip: tuple[float, float]) -> ob
     confidently classified examples (APGD-CE L2 was 6–8 points weaker than PGD at batch 200).
     """
     try:
-        from art.estimators.classification import PyTorchClassifier
+        with warnings.catch_warnings():
+            # ART's attacks import tqdm.auto, which warns in a Jupyter kernel without ipywidgets; the
+            # attacks here run ART with its progress bars off, so the warning is noise in a chapter
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            import art.attacks.evasion  # noqa: F401
+            from art.estimators.classification import PyTorchClassifier
     except ImportError as error:
         raise ImportError(
             f"this attack runs the adversarial-robustness-toolbox (ART), which is not installed: "
