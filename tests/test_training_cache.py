@@ -137,3 +137,28 @@ def test_code_fingerprint_follows_the_source_of_the_modules_a_run_uses(tmp_path,
     assert edited("nodekit.fields")["ode"] != before["ode"]
     assert all(edited("nodekit.solvers.fixed_grid")[k] != before[k] for k in before), "every run depends on the solvers"
     assert edited("nodekit.attacks") == before, "a module the run does not use must not retrain it"
+
+
+def test_two_writers_of_one_checkpoint_do_not_collide(tmp_path):
+    # chapters 8 and 10 train the same SODEF runs; in a parallel build both save the same checkpoint
+    import threading
+
+    from nodekit.training.cache import load_checkpoint, save_checkpoint
+
+    path, errors = tmp_path / "run" / "checkpoint.pt", []
+
+    def write(value):
+        try:
+            for _ in range(30):
+                save_checkpoint(path, {"w": torch.full((20000,), float(value))})
+        except Exception as error:  # noqa: BLE001 - any failure of a writer fails the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(v,)) for v in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert load_checkpoint(path)["w"].unique().numel() == 1
+    assert not list(path.parent.glob("*.tmp"))

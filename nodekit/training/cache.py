@@ -25,6 +25,7 @@ import json
 import os
 import re
 import sys
+import threading
 import types
 from collections.abc import Iterable
 from pathlib import Path
@@ -192,9 +193,11 @@ def checkpoint_path(name: str, key: str) -> Path:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to a temporary file and rename it, so a crash never leaves half a checkpoint."""
+    """Write ``state`` to a temporary file and rename it, so a crash never leaves half a checkpoint.
+    The temporary file is private to the process and thread: two chapters training the same run at
+    once (the SODEF models of chapters 8 and 10 in a parallel build) must not write into one file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
