@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..models.sde import keep_to_sigma
+
 __all__ = ["dropout_noise_moments", "gbm_rate", "growth_rates", "liu_bound", "reversible_heun_growth"]
 
 
@@ -59,8 +61,7 @@ def reversible_heun_growth(x: complex | float) -> float:
 def dropout_noise_moments(keep: float) -> tuple[float, float]:
     """Exact mean and variance of ``γ/p − 1``, ``γ ~ Bernoulli(p)``: ``0`` and ``(1 − p)/p``
     (summed over the two outcomes, not from a formula)."""
-    if not 0 < keep <= 1:
-        raise ValueError(f"keep (the probability p that a unit is kept) must lie in (0, 1], got {keep!r}")
+    keep_to_sigma(keep)  # validates keep
     outcomes = ((keep, 1 / keep - 1), (1 - keep, -1.0))
     mean = sum(p * v for p, v in outcomes)
     return mean, sum(p * (v - mean) ** 2 for p, v in outcomes)
